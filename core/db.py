@@ -1,0 +1,89 @@
+"""Engine, session factory and the `session_scope()` unit of work shared by every process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.settings import get_settings
+
+log = logging.getLogger(__name__)
+AfterCommit = Callable[[], None]
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with the per-backend settings the platform relies on."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # WAL lets readers run beside the single writer; foreign keys are off by default.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # BEGIN IMMEDIATE takes the write lock up front, so read-then-write never deadlocks.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        # pysqlite's own transaction handling must be off for the BEGIN above to be ours.
+        event.listen(engine, "connect", _disable_pysqlite_begin, insert=True)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _disable_pysqlite_begin(dbapi_conn: Any, _record: Any) -> None:
+    """Stop pysqlite from emitting its own BEGIN, as SQLAlchemy's docs advise."""
+    dbapi_conn.isolation_level = None
+
+
+@lru_cache(maxsize=1)
+def get_engine() -> Engine:
+    """The process-wide engine for the configured database."""
+    return make_engine(get_settings().DATABASE_URL)
+
+
+@lru_cache(maxsize=1)
+def get_sessionmaker() -> sessionmaker[Session]:
+    """The process-wide session factory."""
+    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+
+
+def on_commit(session: Session, callback: AfterCommit) -> None:
+    """Run `callback` once the session's transaction has committed, never on rollback."""
+    session.info.setdefault("after_commit", []).append(callback)
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """One transaction: commit on success, roll back on error, then run after-commit callbacks."""
+    session = get_sessionmaker()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        callbacks: list[AfterCommit] = session.info.pop("after_commit", [])
+        session.close()
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:
+            # The transaction is durable already; the sweeper re-sends whatever this missed.
+            log.exception("after-commit callback failed")

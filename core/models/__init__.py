@@ -1,0 +1,10 @@
+"""Every model, imported so that `Base.metadata` knows all tables."""
+
+from core.models.base import Base
+from core.models.campaigns import Campaign
+from core.models.channels import Channel
+from core.models.notifications import Delivery, Notification
+from core.models.users import User
+from core.models.withdrawals import Withdrawal
+
+__all__ = ["Base", "Campaign", "Channel", "Delivery", "Notification", "User", "Withdrawal"]

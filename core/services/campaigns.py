@@ -1,0 +1,165 @@
+"""The campaign lifecycle: create, accept, reject, complete (payout), cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from core.models import Campaign, Channel, User
+from core.models.base import utcnow
+from core.services.channels import get_channel
+from core.services.errors import Forbidden, InvalidTransition, NotFound
+from core.services.money import fee_of, format_minor
+from core.services.notifications import notify
+
+# from-state -> allowed to-states
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "pending": frozenset({"accepted", "rejected"}),
+    "accepted": frozenset({"completed", "cancelled"}),
+    "rejected": frozenset(),
+    "completed": frozenset(),
+    "cancelled": frozenset(),
+}
+
+
+def _snapshot(campaign: Campaign, channel: Channel, advertiser: User) -> dict[str, Any]:
+    """What notifications about this campaign say, frozen at the moment they are written."""
+    return {
+        "campaign_id": campaign.id,
+        "campaign_title": campaign.title,
+        "channel_id": channel.id,
+        "channel_name": channel.name,
+        "advertiser_name": advertiser.name,
+        "price": format_minor(campaign.price),
+    }
+
+
+def create_campaign(
+    session: Session,
+    advertiser: User,
+    *,
+    channel_id: str,
+    title: str,
+    content: str,
+    price: int | None = None,
+) -> Campaign:
+    """Request a placement in a channel and notify its owner."""
+    if advertiser.role != "advertiser":
+        raise Forbidden("only advertisers can create campaigns")
+    channel = get_channel(session, channel_id)
+    campaign = Campaign(
+        advertiser_id=advertiser.id,
+        channel_id=channel.id,
+        title=title,
+        content=content,
+        price=price if price is not None else channel.price,
+    )
+    session.add(campaign)
+    session.flush()
+    notify(
+        session,
+        channel.owner,
+        "new_campaign",
+        _snapshot(campaign, channel, advertiser),
+        campaign_id=campaign.id,
+    )
+    return campaign
+
+
+def _visible(query: Any, user: User) -> Any:
+    """Restrict a campaign query to those the user is a party to (admins see all)."""
+    if user.role == "admin":
+        return query
+    return query.join(Channel, Campaign.channel_id == Channel.id).where(
+        or_(Campaign.advertiser_id == user.id, Channel.owner_id == user.id)
+    )
+
+
+def list_campaigns(session: Session, user: User, status: str | None = None) -> Sequence[Campaign]:
+    """The campaigns the user is a party to, newest first."""
+    query = _visible(select(Campaign), user)
+    if status:
+        query = query.where(Campaign.status == status)
+    return session.scalars(query.order_by(Campaign.created_at.desc())).unique().all()
+
+
+def get_campaign(session: Session, user: User, campaign_id: str, *, lock: bool = False) -> Campaign:
+    """One campaign the user is a party to; any other is NotFound."""
+    query = _visible(select(Campaign), user).where(Campaign.id == campaign_id)
+    if lock:
+        query = query.with_for_update(of=Campaign)
+    campaign = session.scalars(query).unique().one_or_none()
+    if campaign is None:
+        raise NotFound("campaign not found", details={"campaign_id": campaign_id})
+    return campaign
+
+
+def _move(campaign: Campaign, to: str) -> None:
+    """Change the state, refusing transitions the lifecycle does not allow."""
+    if to not in TRANSITIONS[campaign.status]:
+        raise InvalidTransition(
+            f"cannot move a {campaign.status} campaign to {to}",
+            details={"from": campaign.status, "to": to},
+        )
+    campaign.status = to
+    campaign.updated_at = utcnow()
+
+
+def _owner_decides(session: Session, user: User, campaign_id: str, to: str) -> Campaign:
+    """Accept or reject as the channel's owner, notifying the advertiser."""
+    campaign = get_campaign(session, user, campaign_id, lock=True)
+    if campaign.channel.owner_id != user.id:
+        raise Forbidden("only the channel's owner can decide on a campaign")
+    _move(campaign, to)
+    advertiser = session.get_one(User, campaign.advertiser_id)
+    notify(
+        session,
+        advertiser,
+        f"campaign_{to}",
+        _snapshot(campaign, campaign.channel, advertiser),
+        campaign_id=campaign.id,
+    )
+    return campaign
+
+
+def accept(session: Session, user: User, campaign_id: str) -> Campaign:
+    """The channel's owner accepts a pending campaign."""
+    return _owner_decides(session, user, campaign_id, "accepted")
+
+
+def reject(session: Session, user: User, campaign_id: str) -> Campaign:
+    """The channel's owner rejects a pending campaign."""
+    return _owner_decides(session, user, campaign_id, "rejected")
+
+
+def complete(session: Session, user: User, campaign_id: str, fee_percent: Decimal) -> Campaign:
+    """The advertiser (or an admin) completes an accepted campaign; the owner is paid out."""
+    campaign = get_campaign(session, user, campaign_id, lock=True)
+    if user.role != "admin" and campaign.advertiser_id != user.id:
+        raise Forbidden("only the advertiser or an admin can complete a campaign")
+    _move(campaign, "completed")
+    campaign.fee = fee_of(campaign.price, fee_percent)
+    campaign.payout = campaign.price - campaign.fee
+    campaign.completed_at = campaign.updated_at
+    owner = session.scalars(
+        select(User).where(User.id == campaign.channel.owner_id).with_for_update()
+    ).one()
+    owner.balance += campaign.payout
+    advertiser = session.get_one(User, campaign.advertiser_id)
+    data = _snapshot(campaign, campaign.channel, advertiser)
+    data.update(payout=format_minor(campaign.payout), fee=format_minor(campaign.fee))
+    notify(session, owner, "campaign_completed", data, campaign_id=campaign.id)
+    return campaign
+
+
+def cancel(session: Session, user: User, campaign_id: str) -> Campaign:
+    """The advertiser cancels an accepted campaign."""
+    campaign = get_campaign(session, user, campaign_id, lock=True)
+    if campaign.advertiser_id != user.id:
+        raise Forbidden("only the advertiser can cancel a campaign")
+    _move(campaign, "cancelled")
+    return campaign

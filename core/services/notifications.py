@@ -1,0 +1,160 @@
+"""Creating notifications with their deliveries, and reading the inbox."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from core.models import Delivery, Notification, User
+from core.models.base import utcnow
+from core.services import messages
+from core.services.dispatch import dispatch_after_commit
+from core.services.errors import NotFound
+
+# Which channels each notification type goes out on; SPEC.md's events table.
+CHANNELS: dict[str, tuple[str, ...]] = {
+    "welcome": ("email",),
+    "new_campaign": ("live", "email"),
+    "campaign_accepted": ("live", "email"),
+    "campaign_rejected": ("live",),
+    "campaign_completed": ("live", "email"),
+    "withdrawal_reminder": ("live", "email"),
+    "broadcast": ("live",),
+}
+
+
+def next_seq(session: Session, user_id: str) -> int:
+    """Take the user's next seq under the user row's write lock, so seqs follow commit order."""
+    seq = session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(last_seq=User.last_seq + 1)
+        .returning(User.last_seq)
+    ).scalar_one()
+    return int(seq)
+
+
+def notify(
+    session: Session,
+    user: User,
+    notification_type: str,
+    data: dict[str, Any],
+    *,
+    campaign_id: str | None = None,
+    title: str | None = None,
+    message: str | None = None,
+) -> Notification:
+    """Store a notification for `user` with one pending delivery per channel, sent after commit."""
+    if title is None or message is None:
+        title, message = messages.render(notification_type, user.locale, data)
+    notification = Notification(
+        user_id=user.id,
+        seq=next_seq(session, user.id),
+        type=notification_type,
+        title=title,
+        message=message,
+        campaign_id=campaign_id,
+        payload=data,
+        created_at=utcnow(),
+    )
+    session.add(notification)
+    for channel in CHANNELS[notification_type]:
+        delivery = Delivery(channel=channel, created_at=notification.created_at)
+        notification.deliveries.append(delivery)
+    session.flush()
+    for delivery in notification.deliveries:
+        dispatch_after_commit(session, delivery.channel, delivery.id)
+    return notification
+
+
+def broadcast(session: Session, title: str, message: str) -> int:
+    """Store an admin broadcast for every user; returns how many users it reached."""
+    users = session.scalars(select(User).order_by(User.id)).all()
+    for user in users:
+        notify(session, user, "broadcast", {}, title=title, message=message)
+    return len(users)
+
+
+def to_event(notification: Notification) -> dict[str, Any]:
+    """The `notification` Socket.IO event body of SPEC.md's realtime contract."""
+    event: dict[str, Any] = {
+        "id": notification.id,
+        "seq": notification.seq,
+        "type": notification.type,
+        "title": notification.title,
+        "message": notification.message,
+        "timestamp": notification.created_at.isoformat().replace("+00:00", "Z"),
+    }
+    if notification.campaign_id:
+        event["campaign_id"] = notification.campaign_id
+    if notification.payload:
+        event["data"] = notification.payload
+    return event
+
+
+def list_inbox(
+    session: Session,
+    user_id: str,
+    *,
+    unread_only: bool = False,
+    limit: int = 50,
+    before_seq: int | None = None,
+) -> Sequence[Notification]:
+    """The user's notifications, newest first, optionally unread only or older than a seq."""
+    query = select(Notification).where(Notification.user_id == user_id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    if before_seq is not None:
+        query = query.where(Notification.seq < before_seq)
+    return session.scalars(query.order_by(Notification.seq.desc()).limit(limit)).all()
+
+
+def list_after(
+    session: Session, user_id: str, after_seq: int, limit: int
+) -> Sequence[Notification]:
+    """The user's notifications with a seq above `after_seq`, oldest first (catch-up)."""
+    query = (
+        select(Notification)
+        .where(Notification.user_id == user_id, Notification.seq > after_seq)
+        .order_by(Notification.seq)
+        .limit(limit)
+    )
+    return session.scalars(query).all()
+
+
+def unread_count(session: Session, user_id: str) -> int:
+    """How many of the user's notifications are unread."""
+    query = select(func.count()).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None)
+    )
+    return int(session.scalar(query) or 0)
+
+
+def get_own(session: Session, user_id: str, notification_id: str) -> Notification:
+    """One of the user's own notifications; someone else's is NotFound."""
+    notification = session.get(Notification, notification_id)
+    if notification is None or notification.user_id != user_id:
+        raise NotFound("notification not found")
+    return notification
+
+
+def mark_read(session: Session, user_id: str, notification_id: str) -> Notification:
+    """Mark one notification read (idempotent: the first read time is kept)."""
+    notification = get_own(session, user_id, notification_id)
+    if notification.read_at is None:
+        notification.read_at = utcnow()
+    return notification
+
+
+def mark_all_read(session: Session, user_id: str, now: datetime | None = None) -> int:
+    """Mark every unread notification of the user read; returns how many changed."""
+    result = session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .values(read_at=now or utcnow())
+    )
+    return int(result.rowcount or 0)

@@ -1,0 +1,53 @@
+"""Registration, login and token refresh."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask_smorest import Blueprint
+
+from core.db import session_scope
+from core.services import users
+from web.schemas import AccessOut, LoginIn, RefreshIn, RegisterIn, RegisterOut, TokensOut
+
+blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Sign up and sign in")
+
+
+@blp.route("/register", methods=["POST"])
+@blp.arguments(RegisterIn)
+@blp.response(201, RegisterOut)
+def register(body: dict[str, Any]) -> dict[str, Any]:
+    """Register an advertiser or a channel owner; their welcome email is queued."""
+    with session_scope() as session:
+        user, pair = users.register(session, current_app.config["SETTINGS"], **body)
+    return {
+        "user": user,
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "token_type": "bearer",
+    }
+
+
+@blp.route("/login", methods=["POST"])
+@blp.arguments(LoginIn)
+@blp.response(200, TokensOut)
+def login(body: dict[str, Any]) -> dict[str, Any]:
+    """Trade email and password for an access and a refresh token."""
+    with session_scope() as session:
+        pair = users.login(session, current_app.config["SETTINGS"], body["email"], body["password"])
+    return {
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "token_type": "bearer",
+    }
+
+
+@blp.route("/refresh", methods=["POST"])
+@blp.arguments(RefreshIn)
+@blp.response(200, AccessOut)
+def refresh(body: dict[str, Any]) -> dict[str, Any]:
+    """Trade a refresh token for a new access token."""
+    with session_scope() as session:
+        token = users.refresh(session, current_app.config["SETTINGS"], body["refresh_token"])
+    return {"access_token": token, "token_type": "bearer"}

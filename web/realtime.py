@@ -1,0 +1,119 @@
+"""The Socket.IO contract: JWT at the handshake, private rooms, ping/pong, catch-up, expiry."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app, request
+from flask_socketio import SocketIO, emit, join_room
+
+from core.db import session_scope
+from core.models import User
+from core.rooms import user_room
+from core.services import notifications, tokens
+from core.services.errors import Unauthorized
+from web.auth import bearer_token
+from web.presence import HEARTBEAT_SECONDS, Presence
+
+log = logging.getLogger(__name__)
+
+
+class Expiry:
+    """Disconnects each socket when its access token expires, from one background loop."""
+
+    def __init__(self, socketio: SocketIO) -> None:
+        self.socketio = socketio
+        self.heap: list[tuple[float, str]] = []
+        self.started = False
+
+    def watch(self, sid: str, expires_at: datetime) -> None:
+        """Schedule a socket's disconnection at its token's expiry."""
+        heapq.heappush(self.heap, (expires_at.timestamp(), sid))
+        if not self.started:
+            self.started = True
+            self.socketio.start_background_task(self._loop)
+
+    def _loop(self) -> None:
+        """Every half second, disconnect the sockets whose time has come."""
+        while True:
+            now = time.time()
+            while self.heap and self.heap[0][0] <= now:
+                _, sid = heapq.heappop(self.heap)
+                try:
+                    self.socketio.server.disconnect(sid, namespace="/")
+                except Exception:
+                    log.exception("could not disconnect expired socket %s", sid)
+            self.socketio.sleep(0.5)
+
+
+def _token_from_handshake(auth: Any) -> str | None:
+    """The access token from `auth.token`, the `?token=` query, or an Authorization header."""
+    if isinstance(auth, dict) and isinstance(auth.get("token"), str):
+        return auth["token"]
+    return request.args.get("token") or bearer_token()
+
+
+def _last_seq(auth: Any) -> int | None:
+    """The client's `auth.last_seq`, if it sent a usable one."""
+    value = auth.get("last_seq") if isinstance(auth, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    try:
+        seq = int(value)
+    except ValueError:
+        return None
+    return seq if seq >= 0 else None
+
+
+def register_handlers(socketio: SocketIO, presence: Presence) -> None:
+    """Attach the connection handlers and start the presence heartbeat."""
+    expiry = Expiry(socketio)
+    heartbeat_started = False
+
+    def heartbeat() -> None:
+        while True:
+            presence.heartbeat()
+            socketio.sleep(HEARTBEAT_SECONDS)
+
+    @socketio.on("connect")
+    def on_connect(auth: Any = None) -> None:
+        nonlocal heartbeat_started
+        settings = current_app.config["SETTINGS"]
+        try:
+            claims = tokens.verify(settings, _token_from_handshake(auth), "access")
+        except Unauthorized as exc:
+            raise ConnectionRefusedError({"code": exc.code, "message": exc.message}) from None
+        with session_scope() as session:
+            if session.get(User, claims.user_id) is None:
+                raise ConnectionRefusedError({"code": "token_invalid", "message": "unknown user"})
+        # Join before reading the backlog, so nothing committed in between is missed.
+        join_room(user_room(claims.user_id))
+        presence.add(request.sid, claims.user_id)
+        expiry.watch(request.sid, claims.expires_at)
+        if not heartbeat_started:
+            heartbeat_started = True
+            socketio.start_background_task(heartbeat)
+        emit("connected", {"status": "ok", "user_id": claims.user_id})
+        last_seq = _last_seq(auth)
+        if last_seq is not None:
+            with session_scope() as session:
+                backlog = notifications.list_after(
+                    session, claims.user_id, last_seq, settings.CATCHUP_LIMIT
+                )
+                events = [notifications.to_event(n) for n in backlog]
+            for event in events:
+                emit("notification", event)
+
+    @socketio.on("disconnect")
+    def on_disconnect(*_: Any) -> None:
+        presence.remove(request.sid)
+
+    @socketio.on("ping")
+    def on_ping(data: Any = None) -> None:
+        client_time = data.get("timestamp") if isinstance(data, dict) else None
+        server_time = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        emit("pong", {"timestamp": client_time, "server_time": server_time})
