@@ -1,0 +1,58 @@
+"""Gunicorn settings for the web process (Flask + Flask-SocketIO), read from the environment."""
+
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+# Read .env like the app does, so PORT and ASYNC_MODE there pick the bind and worker class too.
+load_dotenv(Path(__file__).with_name(".env"), override=False)
+
+# Platforms like Heroku hand each web dyno its port in $PORT.
+bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+
+# Socket.IO sessions live in one process's memory and gunicorn's balancing is not sticky, so a
+# client's polling requests could land on a worker that does not know its session; scale out with
+# more single-worker processes behind a sticky load balancer (the Redis message queue joins them).
+workers = 1
+
+# Greenlet workers keep thousands of idle websockets open in one process. The plain gevent worker
+# is the right one for Flask-SocketIO 5.x: without gevent-websocket installed, python-engineio
+# serves websockets through simple-websocket on gunicorn's raw socket, while the old
+# geventwebsocket.gunicorn.workers.GeventWebSocketWorker needs that unmaintained package.
+# "threading" (tests only) maps to gthread, which spends one real thread per open websocket.
+_WORKER_CLASSES = {"eventlet": "eventlet", "gevent": "gevent", "threading": "gthread"}
+_async_mode = os.environ.get("ASYNC_MODE", "eventlet").strip().lower() or "eventlet"
+if _async_mode not in _WORKER_CLASSES:
+    raise RuntimeError(
+        f"ASYNC_MODE={_async_mode!r} is not supported; use one of: {', '.join(_WORKER_CLASSES)}"
+    )
+worker_class = _WORKER_CLASSES[_async_mode]
+threads = 100 if worker_class == "gthread" else 1
+
+# Each open websocket holds one greenlet connection, so this caps concurrent clients per process;
+# override this or anything else without editing the file via GUNICORN_CMD_ARGS.
+worker_connections = 1000
+
+# Monkey-patching must happen in the worker before the app imports redis or database drivers,
+# which preloading in the unpatched master would break.
+preload_app = False
+
+# Async workers heartbeat from their event loop, so a long-lived websocket does not trip this;
+# it only catches a loop blocked by non-cooperative code.
+timeout = 60
+
+# Heroku sends SIGKILL 30 s after SIGTERM; finish in-flight requests and close sockets before it.
+graceful_timeout = 25
+
+# Idle keep-alive shorter than typical proxy idle timeouts avoids races on reused connections.
+keepalive = 5
+
+# Twelve-factor logging: everything to stdout/stderr, the platform collects it.
+accesslog = "-"
+errorlog = "-"
+loglevel = "info"
+
+# Gunicorn 25's control socket defaults to one fixed path per user, so several web processes on
+# one machine would unlink each other's; nothing here uses gunicornc.
+control_socket_disable = True
