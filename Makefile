@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint fmt
+.PHONY: help venv jsdeps run test lint fmt
 
 help:
 	@echo "make venv  - create $(VENV) and install requirements-dev.txt (PYTHON=$(PYTHON))"
@@ -25,11 +25,20 @@ $(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# The official socket.io-client for the contract tests; skipped (and those tests too) without npm.
+JS_STAMP := tests/js/node_modules/.package-lock.json
+
+jsdeps: $(JS_STAMP)
+
+$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/js --no-audit --no-fund; \
+	else echo "npm not found: the socket.io-client contract tests will be skipped"; fi
+
 run: venv
 	$(BIN)/python scripts/run_local.py
 
 # Each line fails the target on a non-zero exit, so pytest's 5 ("no tests collected") fails too.
-test: venv
+test: venv jsdeps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

