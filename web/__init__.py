@@ -7,6 +7,7 @@ import logging
 import redis
 from flask import Flask
 
+from core.rooms import SOCKETIO_CHANNEL
 from core.services.dispatch import set_dispatcher
 from core.settings import Settings, get_settings
 from web.api import admin, auth, campaigns, channels, health, notifications, users, withdrawals
@@ -15,6 +16,7 @@ from web.dispatch import BrokerClient
 from web.errors import register_error_handlers
 from web.extensions import api, socketio
 from web.presence import Presence
+from web.queue import CatchUpRedisManager
 from web.realtime import register_handlers
 
 BLUEPRINTS = (auth, users, channels, campaigns, withdrawals, notifications, admin, health)
@@ -45,14 +47,15 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     set_dispatcher(BrokerClient().enqueue)
     origins = settings.WEBSOCKET_CORS_ORIGINS
+    manager = CatchUpRedisManager(settings.redis_url, channel=SOCKETIO_CHANNEL)
     socketio.init_app(
         app,
         async_mode=settings.ASYNC_MODE,
-        message_queue=settings.redis_url,
+        client_manager=manager,
         cors_allowed_origins="*" if origins == ["*"] else origins,
     )
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
     presence = Presence(client)
     app.extensions["presence"] = presence
-    register_handlers(socketio, presence)
+    register_handlers(socketio, manager, presence)
     return app

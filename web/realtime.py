@@ -18,6 +18,7 @@ from core.services import notifications, tokens
 from core.services.errors import Unauthorized
 from web.auth import bearer_token
 from web.presence import HEARTBEAT_SECONDS, Presence
+from web.queue import CatchUpRedisManager, notifications_in
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,28 @@ def _last_seq(auth: Any) -> int | None:
     return seq if seq >= 0 else None
 
 
-def register_handlers(socketio: SocketIO, presence: Presence) -> None:
+def _send_backlog(
+    socketio: SocketIO, manager: CatchUpRedisManager, sid: str, user_id: str, last_seq: int | None
+) -> None:
+    """Send stored notifications after `last_seq`, then what arrived live meanwhile, in order."""
+    sent_upto = last_seq if last_seq is not None else -1
+    try:
+        if last_seq is not None:
+            limit = current_app.config["SETTINGS"].CATCHUP_LIMIT
+            with session_scope() as session:
+                backlog = notifications.list_after(session, user_id, last_seq, limit)
+                events = [notifications.to_event(n) for n in backlog]
+            for event in events:
+                socketio.emit("notification", event, to=sid, ignore_queue=True)
+                sent_upto = event["seq"]
+    finally:
+        live = sorted(notifications_in(manager.release(sid)), key=lambda e: e.get("seq", 0))
+        for event in live:
+            if event.get("seq", 0) > sent_upto:
+                socketio.emit("notification", event, to=sid, ignore_queue=True)
+
+
+def register_handlers(socketio: SocketIO, manager: CatchUpRedisManager, presence: Presence) -> None:
     """Attach the connection handlers and start the presence heartbeat."""
     expiry = Expiry(socketio)
     heartbeat_started = False
@@ -90,26 +112,22 @@ def register_handlers(socketio: SocketIO, presence: Presence) -> None:
         with session_scope() as session:
             if session.get(User, claims.user_id) is None:
                 raise ConnectionRefusedError({"code": "token_invalid", "message": "unknown user"})
-        # Join before reading the backlog, so nothing committed in between is missed.
+        sid = request.sid
+        # Hold live emits, then join before reading the backlog: nothing committed in
+        # between is missed, and nothing live overtakes the backlog.
+        manager.hold(sid)
         join_room(user_room(claims.user_id))
-        presence.add(request.sid, claims.user_id)
-        expiry.watch(request.sid, claims.expires_at)
+        presence.add(sid, claims.user_id)
+        expiry.watch(sid, claims.expires_at)
         if not heartbeat_started:
             heartbeat_started = True
             socketio.start_background_task(heartbeat)
         emit("connected", {"status": "ok", "user_id": claims.user_id})
-        last_seq = _last_seq(auth)
-        if last_seq is not None:
-            with session_scope() as session:
-                backlog = notifications.list_after(
-                    session, claims.user_id, last_seq, settings.CATCHUP_LIMIT
-                )
-                events = [notifications.to_event(n) for n in backlog]
-            for event in events:
-                emit("notification", event)
+        _send_backlog(socketio, manager, sid, claims.user_id, _last_seq(auth))
 
     @socketio.on("disconnect")
     def on_disconnect(*_: Any) -> None:
+        manager.release(request.sid)
         presence.remove(request.sid)
 
     @socketio.on("ping")

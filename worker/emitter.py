@@ -7,11 +7,8 @@ from typing import Any
 
 import socketio
 
-from core.rooms import user_room
+from core.rooms import SOCKETIO_CHANNEL, user_room
 from core.settings import get_settings
-
-# Flask-SocketIO listens on this channel name unless told otherwise.
-CHANNEL = "flask-socketio"
 
 
 class StrictRedisManager(socketio.RedisManager):
@@ -33,7 +30,7 @@ def _manager() -> StrictRedisManager:
     """One write-only manager per process, created lazily after the worker forks."""
     return StrictRedisManager(
         get_settings().redis_url,
-        channel=CHANNEL,
+        channel=SOCKETIO_CHANNEL,
         write_only=True,
         redis_options={"socket_connect_timeout": 2, "socket_timeout": 5},
     )

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, create_engine
+
 from tests.support import processes
-from tests.support.clients import Api, LiveClient
+from tests.support.clients import DEFAULT_PASSWORD, Account, Api, LiveClient, unique_email
 from tests.support.databases import ensure_migrated, reset_database
 from tests.support.environment import app_env
 from tests.support.net import free_port
@@ -126,6 +130,8 @@ class Stack:
         self._clients.clear()
         for proc in [*self.beats, *self.workers, *self.webs]:
             proc.close()
+        if hasattr(self, "_engine"):
+            self._engine.dispose()
 
     # --- access ----------------------------------------------------------------
 
@@ -144,6 +150,28 @@ class Stack:
         client = LiveClient(self.base_url(i), token, **kwargs)
         self._clients.append(client)
         return client.connect() if connect else client
+
+    def create_admin(self, locale: str = "en") -> Account:
+        """Make an admin with the real CLI command, then sign in through the API."""
+        email = unique_email("admin")
+        subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "create-admin", "--email", email,
+             "--name", "Admin", "--password", DEFAULT_PASSWORD, "--locale", locale],
+            cwd=self.cwd, env=self.env, check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        tokens = self.api().post(
+            "/api/auth/login", json={"email": email, "password": DEFAULT_PASSWORD}
+        )
+        assert tokens.status_code == 200, tokens.text
+        me = self.api(token=tokens.json()["access_token"]).get("/api/users/me").json()
+        body = tokens.json()
+        return Account(me, body["access_token"], body["refresh_token"], email, DEFAULT_PASSWORD)
+
+    def engine(self) -> Engine:
+        """A direct connection to the stack's database, to check what was stored."""
+        if not hasattr(self, "_engine"):
+            self._engine = create_engine(self.database_url)
+        return self._engine
 
     def logs(self) -> str:
         """Return every process log, labelled, for assertion messages."""

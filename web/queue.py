@@ -1,0 +1,61 @@
+"""The web tier's Socket.IO message queue, which holds live emits while a socket catches up."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import socketio
+
+from core.rooms import USER_ROOM_PREFIX
+
+
+class CatchUpRedisManager(socketio.RedisManager):
+    """Flask-SocketIO's Redis manager, plus a per-socket hold on user-room emits.
+
+    While a socket receives its stored backlog, live notifications for its user are kept
+    aside instead of sent, so the client sees the backlog oldest first and only then live
+    events, and a client that drops seqs it has passed never loses one.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._held: dict[str, list[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def hold(self, sid: str) -> None:
+        """Start keeping aside the live emits addressed to this socket's user room."""
+        with self._lock:
+            self._held[sid] = []
+
+    def release(self, sid: str) -> list[dict[str, Any]]:
+        """Stop holding and return what was kept aside, as message-queue messages."""
+        with self._lock:
+            return self._held.pop(sid, [])
+
+    def _handle_emit(self, message: dict[str, Any]) -> None:
+        """Deliver a message, except to held sockets, which get it on release."""
+        room = message.get("room")
+        if self._held and isinstance(room, str) and room.startswith(USER_ROOM_PREFIX):
+            namespace = message.get("namespace") or "/"
+            with self._lock:
+                held = [
+                    sid for sid, _ in self.get_participants(namespace, room) if sid in self._held
+                ]
+                for sid in held:
+                    self._held[sid].append(message)
+            if held:
+                skip = message.get("skip_sid") or []
+                skip = skip if isinstance(skip, list) else [skip]
+                message = {**message, "skip_sid": [*skip, *held]}
+        super()._handle_emit(message)
+
+
+def notifications_in(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `notification` payloads among held messages."""
+    payloads = []
+    for message in messages:
+        data = message.get("data")
+        if message.get("event") == "notification" and isinstance(data, list) and data:
+            payloads.append(data[0])
+    return payloads
