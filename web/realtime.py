@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, request
+from flask_socketio import ConnectionRefusedError as Refused
 from flask_socketio import SocketIO, emit, join_room
 
 from core.db import session_scope
@@ -108,10 +109,11 @@ def register_handlers(socketio: SocketIO, manager: CatchUpRedisManager, presence
         try:
             claims = tokens.verify(settings, _token_from_handshake(auth), "access")
         except Unauthorized as exc:
-            raise ConnectionRefusedError({"code": exc.code, "message": exc.message}) from None
+            # The client's connect_error carries `message` and `data.code`.
+            raise Refused(exc.message, {"code": exc.code}) from None
         with session_scope() as session:
             if session.get(User, claims.user_id) is None:
-                raise ConnectionRefusedError({"code": "token_invalid", "message": "unknown user"})
+                raise Refused("unknown user", {"code": "token_invalid"})
         sid = request.sid
         # Hold live emits, then join before reading the backlog: nothing committed in
         # between is missed, and nothing live overtakes the backlog.
