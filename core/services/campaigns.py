@@ -91,7 +91,8 @@ def get_campaign(session: Session, user: User, campaign_id: str, *, lock: bool =
     """One campaign the user is a party to; any other is NotFound."""
     query = _visible(select(Campaign), user).where(Campaign.id == campaign_id)
     if lock:
-        query = query.with_for_update(of=Campaign)
+        # populate_existing: the locked row's values replace any read earlier in the session.
+        query = query.with_for_update(of=Campaign).execution_options(populate_existing=True)
     campaign = session.scalars(query).unique().one_or_none()
     if campaign is None:
         raise NotFound("campaign not found", details={"campaign_id": campaign_id})
@@ -145,8 +146,13 @@ def complete(session: Session, user: User, campaign_id: str, fee_percent: Decima
     campaign.fee = fee_of(campaign.price, fee_percent)
     campaign.payout = campaign.price - campaign.fee
     campaign.completed_at = campaign.updated_at
+    # The owner was loaded (unlocked) with the campaign; re-read the balance under the lock,
+    # or two payouts to one owner at once would each add to the same stale balance.
     owner = session.scalars(
-        select(User).where(User.id == campaign.channel.owner_id).with_for_update()
+        select(User)
+        .where(User.id == campaign.channel.owner_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).one()
     owner.balance += campaign.payout
     advertiser = session.get_one(User, campaign.advertiser_id)

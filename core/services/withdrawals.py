@@ -16,7 +16,13 @@ def request_withdrawal(session: Session, user: User, amount: int) -> Withdrawal:
     """Reserve `amount` from a channel owner's balance at once."""
     if user.role != "channel_owner":
         raise Forbidden("only channel owners can withdraw")
-    locked = session.scalars(select(User).where(User.id == user.id).with_for_update()).one()
+    # `user` was loaded before the lock (the signed-in user): check the balance as it is now.
+    locked = session.scalars(
+        select(User)
+        .where(User.id == user.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
     if locked.balance < amount:
         raise InsufficientFunds(
             "balance too low for this withdrawal",
@@ -41,7 +47,12 @@ def _decide(session: Session, admin: User, withdrawal_id: str, to: str) -> Withd
     """Move a pending withdrawal to processed or rejected, as an admin."""
     if admin.role != "admin":
         raise NotFound("withdrawal not found")
-    query = select(Withdrawal).where(Withdrawal.id == withdrawal_id).with_for_update()
+    query = (
+        select(Withdrawal)
+        .where(Withdrawal.id == withdrawal_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
     withdrawal = session.scalars(query).one_or_none()
     if withdrawal is None:
         raise NotFound("withdrawal not found", details={"withdrawal_id": withdrawal_id})
@@ -65,7 +76,10 @@ def reject(session: Session, admin: User, withdrawal_id: str) -> Withdrawal:
     """An admin rejects a withdrawal; the reserved amount returns to the balance."""
     withdrawal = _decide(session, admin, withdrawal_id, "rejected")
     owner = session.scalars(
-        select(User).where(User.id == withdrawal.user_id).with_for_update()
+        select(User)
+        .where(User.id == withdrawal.user_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).one()
     owner.balance += withdrawal.amount
     return withdrawal

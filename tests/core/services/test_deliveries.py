@@ -1,0 +1,302 @@
+"""The delivery state machine: atomic claims, leases, outcomes, the sweep and `deliver()`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from core.models import Delivery, User
+from core.models.base import utcnow
+from core.services import deliveries, notifications
+from core.services.deliveries import Claimed, PermanentFailure
+from tests.core.concurrency import race
+from tests.core.conftest import Database, Factory
+
+LEASE = 60
+
+
+@pytest.fixture
+def user(make: Factory) -> User:
+    return make.user(email="ann@example.com")
+
+
+def new_deliveries(db: Database, make: Factory, user: User, count: int = 1, kind: str = "live"):
+    """Commit `count` notifications with one pending delivery each on `kind`; their ids."""
+    notification_type = {"live": "broadcast", "email": "welcome"}[kind]
+    ids = []
+    for n in range(count):
+        note = notifications.notify(
+            make.session, user, notification_type, {}, title=f"t{n}", message=f"m{n}"
+        )
+        [delivery] = note.deliveries
+        ids.append(delivery.id)
+    make.session.commit()
+    return ids
+
+
+def row(db: Database, delivery_id: str) -> Delivery:
+    """The delivery as committed now."""
+    with db.scope() as session:
+        return session.get_one(Delivery, delivery_id)
+
+
+def set_row(db: Database, delivery_id: str, **values: Any) -> None:
+    with db.scope() as session:
+        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
+
+
+def claim(db: Database, delivery_id: str, lease: int = LEASE) -> bool:
+    with db.scope() as session:
+        return deliveries.claim(session, delivery_id, lease)
+
+
+def ago(seconds: float):
+    return utcnow() - timedelta(seconds=seconds)
+
+
+# --- claim ----------------------------------------------------------------------------
+
+
+def test_a_claim_takes_a_pending_delivery_and_a_second_claim_loses(db, make, user):
+    [delivery_id] = new_deliveries(db, make, user)
+
+    assert claim(db, delivery_id) is True
+    assert claim(db, delivery_id) is False
+
+    taken = row(db, delivery_id)
+    assert (taken.status, taken.attempts) == ("sending", 1)
+    assert abs(utcnow() - taken.claimed_at) < timedelta(seconds=30)
+
+
+def test_of_many_simultaneous_claims_exactly_one_wins(db, make, user):
+    [delivery_id] = new_deliveries(db, make, user)
+
+    def take(barrier):
+        barrier.wait(timeout=10)
+        return claim(db, delivery_id)
+
+    assert sorted(race(*[take] * 4)) == [False, False, False, True]
+    assert row(db, delivery_id).attempts == 1
+
+
+def test_an_expired_lease_lets_a_new_claim_win(db, make, user):
+    [delivery_id] = new_deliveries(db, make, user)
+    claim(db, delivery_id)
+    set_row(db, delivery_id, claimed_at=ago(LEASE - 5))
+    assert claim(db, delivery_id) is False  # the first sender may still be working
+
+    set_row(db, delivery_id, claimed_at=ago(LEASE + 5))
+
+    assert claim(db, delivery_id) is True
+    assert row(db, delivery_id).attempts == 2
+
+
+@pytest.mark.parametrize("status", ["sent", "failed"])
+def test_a_finished_delivery_is_never_claimed_again(db, make, user, status):
+    [delivery_id] = new_deliveries(db, make, user)
+    set_row(db, delivery_id, status=status, claimed_at=ago(3600))
+
+    assert claim(db, delivery_id) is False
+
+
+def test_an_unknown_delivery_cannot_be_claimed(db):
+    assert claim(db, "missing") is False
+
+
+# --- outcomes -------------------------------------------------------------------------
+
+
+def test_finish_records_the_send_and_the_provider_s_columns(db, make, user):
+    [delivery_id] = new_deliveries(db, make, user)
+    claim(db, delivery_id)
+
+    with db.scope() as session:
+        deliveries.finish(session, delivery_id, provider_message_id="sg-123")
+
+    done = row(db, delivery_id)
+    assert (done.status, done.error, done.provider_message_id) == ("sent", None, "sg-123")
+    assert done.finished_at is not None
+
+
+def test_fail_records_the_error_for_good(db, make, user):
+    [delivery_id] = new_deliveries(db, make, user)
+    claim(db, delivery_id)
+
+    with db.scope() as session:
+        deliveries.fail(session, delivery_id, "refused: " + "x" * 5000)
+
+    failed = row(db, delivery_id)
+    assert failed.status == "failed"
+    assert failed.error.startswith("refused: ") and len(failed.error) == 2000
+    assert failed.finished_at is not None
+    set_row(db, delivery_id, claimed_at=ago(LEASE * 10))
+    assert claim(db, delivery_id) is False
+
+
+def test_release_hands_the_delivery_back_for_a_retry(db, make, user):
+    [delivery_id] = new_deliveries(db, make, user)
+    claim(db, delivery_id)
+
+    with db.scope() as session:
+        deliveries.release(session, delivery_id, "ConnectionError: broker down")
+
+    released = row(db, delivery_id)
+    assert (released.status, released.error) == ("pending", "ConnectionError: broker down")
+    assert claim(db, delivery_id) is True
+    assert row(db, delivery_id).attempts == 2
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        lambda s, d: deliveries.finish(s, d),
+        lambda s, d: deliveries.fail(s, d, "e"),
+        lambda s, d: deliveries.release(s, d, "e"),
+    ],
+    ids=["finish", "fail", "release"],
+)
+def test_outcomes_only_apply_to_a_delivery_being_sent(db, make, user, record):
+    [delivery_id] = new_deliveries(db, make, user)
+
+    with db.scope() as session:
+        record(session, delivery_id)
+
+    untouched = row(db, delivery_id)
+    assert (untouched.status, untouched.error, untouched.finished_at) == ("pending", None, None)
+
+
+def test_load_brings_the_notification_and_its_recipient(db, make, user):
+    [delivery_id] = new_deliveries(db, make, user)
+
+    with db.scope() as session:
+        [item] = deliveries.load(session, [delivery_id])
+
+    assert (item.delivery_id, item.channel) == (delivery_id, "live")
+    assert (item.user.id, item.user.email) == (user.id, "ann@example.com")
+    assert (item.notification.user_id, item.notification.title) == (user.id, "t0")
+
+
+# --- the sweep ------------------------------------------------------------------------
+
+
+def test_the_sweep_picks_pending_past_the_grace_and_sending_past_the_lease(db, make, user):
+    live = new_deliveries(db, make, user, count=6)
+    [email_old] = new_deliveries(db, make, user, kind="email")
+    pending_new, pending_old, sending_new, sending_old, sent_old, failed_old = live
+    set_row(db, pending_old, created_at=ago(30))
+    set_row(db, email_old, created_at=ago(20))
+    set_row(db, sending_new, status="sending", created_at=ago(3600), claimed_at=ago(10))
+    set_row(db, sending_old, status="sending", created_at=ago(40), claimed_at=ago(LEASE + 5))
+    set_row(db, sent_old, status="sent", created_at=ago(3600), claimed_at=ago(3600))
+    set_row(db, failed_old, status="failed", created_at=ago(3600), claimed_at=ago(3600))
+
+    with db.scope() as session:
+        due = deliveries.due_for_sweep(session, grace_seconds=5, lease_seconds=LEASE)
+
+    assert due == {"live": [sending_old, pending_old], "email": [email_old]}
+    assert pending_new not in due["live"]
+
+
+def test_the_sweep_is_bounded(db, make, user):
+    ids = new_deliveries(db, make, user, count=3)
+    for age, delivery_id in zip((30, 20, 10), ids, strict=True):
+        set_row(db, delivery_id, created_at=ago(age))
+
+    with db.scope() as session:
+        due = deliveries.due_for_sweep(session, grace_seconds=5, lease_seconds=LEASE, limit=2)
+
+    assert due == {"live": ids[:2]}
+
+
+# --- deliver() ------------------------------------------------------------------------
+
+
+class FakeSender:
+    """Records what it is asked to send; raises `errors[n]` on its n-th call (from 0)."""
+
+    def __init__(self, errors: dict[int, Exception] | None = None) -> None:
+        self.errors = errors or {}
+        self.calls: list[Claimed] = []
+
+    def __call__(self, item: Claimed) -> dict[str, Any]:
+        self.calls.append(item)
+        error = self.errors.get(len(self.calls) - 1)
+        if error is not None:
+            raise error
+        return {"provider_message_id": f"msg-{item.delivery_id[:8]}"}
+
+    @property
+    def ids(self) -> list[str]:
+        return [item.delivery_id for item in self.calls]
+
+
+def statuses(db: Database, ids: list[str]) -> dict[str, str]:
+    with db.scope() as session:
+        rows = session.execute(select(Delivery.id, Delivery.status).where(Delivery.id.in_(ids)))
+        return {delivery_id: status for delivery_id, status in rows}
+
+
+def test_deliver_sends_each_once_and_a_retry_finds_them_done(db, make, user):
+    ids = new_deliveries(db, make, user, count=3)
+    send = FakeSender()
+
+    assert deliveries.deliver(db.scope, ids, send, LEASE) == {"sent": 3, "failed": 0, "skipped": 0}
+    assert sorted(send.ids) == sorted(ids)
+    assert statuses(db, ids) == dict.fromkeys(ids, "sent")
+    assert row(db, ids[0]).provider_message_id == f"msg-{ids[0][:8]}"
+    assert send.calls[0].user.email == "ann@example.com"  # usable after its session closed
+
+    again = FakeSender()
+    assert deliveries.deliver(db.scope, ids, again, LEASE) == {"sent": 0, "failed": 0, "skipped": 3}
+    assert again.calls == []
+
+
+def test_a_transient_error_releases_the_unsent_and_propagates(db, make, user):
+    ids = new_deliveries(db, make, user, count=3)
+    send = FakeSender({1: ConnectionError("smtp down")})
+
+    with pytest.raises(ConnectionError):
+        deliveries.deliver(db.scope, ids, send, LEASE)
+
+    first, broken = send.ids
+    unsent = [d for d in ids if d != first]
+    assert broken in unsent
+    assert statuses(db, ids) == {first: "sent", **dict.fromkeys(unsent, "pending")}
+    assert row(db, broken).error == "ConnectionError: smtp down"
+
+    retry = FakeSender()
+    counts = deliveries.deliver(db.scope, ids, retry, LEASE)
+
+    assert counts == {"sent": 2, "failed": 0, "skipped": 1}
+    assert sorted(retry.ids) == sorted(unsent)
+    assert row(db, broken).attempts == 2
+
+
+def test_a_permanent_failure_is_recorded_and_the_rest_still_sent(db, make, user):
+    ids = new_deliveries(db, make, user, count=3)
+    send = FakeSender({0: PermanentFailure("550 no such mailbox")})
+
+    counts = deliveries.deliver(db.scope, ids, send, LEASE)
+
+    assert counts == {"sent": 2, "failed": 1, "skipped": 0}
+    refused = send.ids[0]
+    assert statuses(db, ids) == {**dict.fromkeys(ids, "sent"), refused: "failed"}
+    assert row(db, refused).error == "550 no such mailbox"
+    assert deliveries.deliver(db.scope, ids, FakeSender(), LEASE)["skipped"] == 3
+
+
+def test_deliver_skips_what_another_sender_holds(db, make, user):
+    held, free = new_deliveries(db, make, user, count=2)
+    claim(db, held)
+    send = FakeSender()
+
+    assert deliveries.deliver(db.scope, [held, free], send, LEASE) == {
+        "sent": 1,
+        "failed": 0,
+        "skipped": 1,
+    }
+    assert send.ids == [free]
+    assert statuses(db, [held, free]) == {held: "sending", free: "sent"}
