@@ -21,8 +21,6 @@ from tests.support.paths import LOGS_DIR, fresh_log_dir
 from tests.support.redis_server import RedisServer, flush_redis, redis_answers
 from tests.support.stack import Stack
 
-DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/9"
-
 StackFactory = Callable[..., Stack]
 # The stacks a test built, so a failure report can show their logs.
 STACKS_KEY = pytest.StashKey[list[Stack]]()
@@ -56,10 +54,14 @@ def pytest_runtest_makereport(
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """A flushed Redis: TEST_REDIS_URL if it answers in 1 s, else a private redis-server."""
-    url = os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS_URL)
+    """A flushed Redis: a private redis-server for this session, or TEST_REDIS_URL if set.
+
+    Private by default because Celery queues and the Socket.IO pub/sub channel are global to a
+    server: two test runs sharing one Redis would consume each other's tasks and broadcasts.
+    """
+    url = os.environ.get("TEST_REDIS_URL", "")
     server: RedisServer | None = None
-    if not redis_answers(url, timeout=1.0):
+    if not url or not redis_answers(url, timeout=1.0):
         server = RedisServer(free_port(), log_dir=LOGS_DIR / "session").start()
         url = server.url
     flush_redis(url)
