@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 
 from core.models import User
 from core.services import tokens
-from core.services.errors import Conflict, NotFound, Unauthorized
+from core.services.errors import Conflict, Forbidden, NotFound, Unauthorized
 from core.services.notifications import notify
 from core.settings import Settings
+
+SELF_SERVICE_ROLES = ("advertiser", "channel_owner")
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ def create_user(
 
 def register(session: Session, settings: Settings, **fields: str) -> tuple[User, TokenPair]:
     """Register an advertiser or channel owner and queue their welcome email."""
+    if fields.get("role") not in SELF_SERVICE_ROLES:
+        raise Forbidden("admins are made from the command line, not by registration")
     user = create_user(session, settings, **fields)
     notify(session, user, "welcome", {"name": user.name})
     return user, issue_pair(settings, user.id)

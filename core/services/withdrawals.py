@@ -9,13 +9,21 @@ from sqlalchemy.orm import Session
 
 from core.models import User, Withdrawal
 from core.models.base import utcnow
-from core.services.errors import Forbidden, InsufficientFunds, InvalidTransition, NotFound
+from core.services.errors import (
+    DomainError,
+    Forbidden,
+    InsufficientFunds,
+    InvalidTransition,
+    NotFound,
+)
 
 
 def request_withdrawal(session: Session, user: User, amount: int) -> Withdrawal:
     """Reserve `amount` from a channel owner's balance at once."""
     if user.role != "channel_owner":
         raise Forbidden("only channel owners can withdraw")
+    if amount <= 0:
+        raise DomainError("amount must be positive", details={"amount_minor": amount})
     # `user` was loaded before the lock (the signed-in user): check the balance as it is now.
     locked = session.scalars(
         select(User)
