@@ -12,7 +12,7 @@ STAMP := $(VENV)/.requirements-installed
 help:
 	@echo "make venv  - create $(VENV) and install requirements-dev.txt (PYTHON=$(PYTHON))"
 	@echo "make run   - run web, worker, beat and flower locally (scripts/run_local.py)"
-	@echo "make test  - ruff check, ruff format --check, then pytest"
+	@echo "make test  - ruff, every test, then the integration tests again on gevent"
 	@echo "make lint  - ruff check and format check"
 	@echo "make fmt   - autofix lint, then ruff format"
 
@@ -42,6 +42,8 @@ test: venv jsdeps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
+	@echo "== the integration tests again, with the web tier on gevent"
+	TEST_ASYNC_MODE=gevent $(BIN)/pytest tests/integration
 
 lint: venv
 	$(BIN)/ruff check .

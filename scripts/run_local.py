@@ -159,7 +159,7 @@ def print_banner(redis_url: str, embedded: bool, names: list[str]) -> None:
     email = "SendGrid" if os.environ.get("SENDGRID_API_KEY") else os.environ["OUTBOX_DIR"]
     lines = {
         "processes": ", ".join(names),
-        "web": f"http://127.0.0.1:{port}  (API docs /api/docs, health /health)",
+        "web": f"http://127.0.0.1:{port}  (OpenAPI /api/openapi.json, health /health)",
         "flower": f"http://127.0.0.1:{flower_port}  ({flower_auth})",
         "emails": email,
         "database": os.environ["DATABASE_URL"],
