@@ -1,0 +1,65 @@
+"""Settings fail fast, naming the bad variable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from core.settings import Settings, get_settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings() -> Iterator[None]:
+    """Each test reads the environment anew."""
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "mysql://localhost/x"),
+        ("REDIS_PORT", "not-a-port"),
+        ("ASYNC_MODE", "tornado"),
+        ("JWT_SECRET_KEY", "short"),
+        ("PLATFORM_FEE_PERCENT", "150"),
+        ("ENABLE_BACKGROUND_TASKS", "perhaps"),
+    ],
+)
+def test_bad_setting_stops_the_process_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], name: str, value: str
+) -> None:
+    """A bad value exits with status 2 and a message that names the variable."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as exc:
+        get_settings()
+    assert exc.value.code == 2
+    assert name in capsys.readouterr().err
+
+
+def test_production_refuses_the_development_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """APP_ENV=production without a JWT secret of its own does not start."""
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.delenv("JWT_SECRET_KEY", raising=False)
+    with pytest.raises(SystemExit):
+        get_settings()
+    assert "JWT_SECRET_KEY" in capsys.readouterr().err
+
+
+def test_redis_url_is_built_from_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without REDIS_URL, host, port, db and password make the URL."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    settings = Settings(
+        REDIS_HOST="cache", REDIS_PORT=6380, REDIS_DB=2, REDIS_PASSWORD="p@ss", _env_file=None
+    )
+    assert settings.redis_url == "redis://:p%40ss@cache:6380/2"
+
+
+def test_cors_origins_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """WEBSOCKET_CORS_ORIGINS takes a comma-separated list."""
+    monkeypatch.setenv("WEBSOCKET_CORS_ORIGINS", "https://a.example, https://b.example")
+    assert get_settings().WEBSOCKET_CORS_ORIGINS == ["https://a.example", "https://b.example"]
