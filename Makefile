@@ -7,12 +7,15 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv jsdeps run test lint fmt
+.PHONY: help venv jsdeps browser run demo test lint fmt bench bench-quick
 
 help:
 	@echo "make venv  - create $(VENV) and install requirements-dev.txt (PYTHON=$(PYTHON))"
 	@echo "make run   - run web, worker, beat and flower locally (scripts/run_local.py)"
+	@echo "make demo  - demo accounts and a channel for the inbox page (flask --app wsgi demo)"
 	@echo "make test  - ruff, every test, then the integration tests again on gevent"
+	@echo "make bench - benchmarks against the Node.js socket.io peer (~25 min; docs/BENCHMARKS.md)"
+	@echo "make bench-quick - the same harness at small sizes, one rep (< 1 min)"
 	@echo "make lint  - ruff check and format check"
 	@echo "make fmt   - autofix lint, then ruff format"
 
@@ -25,20 +28,45 @@ $(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# The official socket.io-client for the contract tests; skipped (and those tests too) without npm.
-JS_STAMP := tests/js/node_modules/.package-lock.json
+# npm packages: the official socket.io-client for the contract tests (tests/js), and the inbox
+# page's socket.io-client and /api/docs' swagger-ui-dist (frontend). Without npm the tests that
+# need them are skipped and the page polls the REST API. --ignore-scripts: nothing here needs an
+# install script, and one of swagger-ui-dist's dependencies would phone home.
+JS_STAMPS := tests/js/node_modules/.package-lock.json frontend/node_modules/.package-lock.json
 
-jsdeps: $(JS_STAMP)
+jsdeps: $(JS_STAMPS)
 
-$(JS_STAMP): tests/js/package.json tests/js/package-lock.json
-	@if command -v npm >/dev/null 2>&1; then npm ci --prefix tests/js --no-audit --no-fund; \
-	else echo "npm not found: the socket.io-client contract tests will be skipped"; fi
+%/node_modules/.package-lock.json: %/package.json %/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $* --no-audit --no-fund --ignore-scripts; \
+	else echo "npm not found: $* is not installed (its tests are skipped; the API still works)"; fi
 
-run: venv
+# Debian's Chromium for the browser test, which Playwright drives through its executable path
+# (`playwright install` downloads browsers, which cannot work here). Installed only when missing,
+# only where apt-get exists and we are root (or sudo needs no password); otherwise that test skips.
+CHROMIUM ?= /usr/bin/chromium
+
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "chromium not found and no apt-get: the browser test will be skipped"; \
+	else \
+		if [ "$$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+		else echo "chromium not found and apt-get needs root: the browser test will be skipped"; exit 0; fi; \
+		echo "installing Debian's chromium for the browser test"; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium fonts-dejavu-core >/dev/null || \
+		echo "could not install chromium: the browser test will be skipped"; \
+	fi
+
+run: venv jsdeps
 	$(BIN)/python scripts/run_local.py
 
+demo: venv
+	$(BIN)/flask --app wsgi demo
+
 # Each line fails the target on a non-zero exit, so pytest's 5 ("no tests collected") fails too.
-test: venv jsdeps
+test: venv jsdeps browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -53,3 +81,13 @@ lint: venv
 fmt: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Benchmarks (docs/BENCHMARKS.md): the platform side by side with the Node.js socket.io peer,
+# whose npm packages (bench/package.json) the pattern rule above installs. `bench` waits up to
+# 20 min for a quiet machine, then rewrites the generated table and docs/benchmarks.json;
+# `bench-quick` runs the same harness at small sizes into var/bench/last.{json,md}.
+bench: venv bench/node_modules/.package-lock.json
+	$(BIN)/python -m bench --docs --wait-quiet 20
+
+bench-quick: venv bench/node_modules/.package-lock.json
+	$(BIN)/python -m bench --quick

@@ -7,6 +7,7 @@ from datetime import timedelta
 from kombu import Queue
 
 from core.settings import get_settings
+from worker.schedules import job_entries
 
 _settings = get_settings()
 
@@ -42,16 +43,17 @@ worker_cancel_long_running_tasks_on_connection_loss = True
 task_soft_time_limit = 120
 task_time_limit = 180
 
-imports = ("tasks.notifications",)
+imports = ("tasks.notifications", "tasks.email", "tasks.maintenance", "tasks.health")
 
 timezone = "UTC"
 enable_utc = True
 
-task_queues = (Queue("realtime"), Queue("email"), Queue("maintenance"))
+task_queues = tuple(Queue(name, routing_key=name) for name in ("realtime", "email", "maintenance"))
 task_default_queue = "realtime"
 task_routes = {
     "notifications.deliver_live": {"queue": "realtime"},
     "notifications.deliver_email": {"queue": "email"},
+    "email.*": {"queue": "email"},
     "notifications.sweep": {"queue": "maintenance"},
     "maintenance.*": {"queue": "maintenance"},
 }
@@ -76,3 +78,5 @@ if _settings.ENABLE_BACKGROUND_TASKS:
         # A sweep that could not start before the next one is useless: let it expire.
         "options": {"expires": _settings.SWEEP_INTERVAL_SECONDS},
     }
+    # The scheduled jobs (worker/schedules.py): crontabs in UTC, or JOB_INTERVALS' overrides.
+    beat_schedule.update(job_entries(_settings))

@@ -30,9 +30,26 @@ if _async_mode not in _WORKER_CLASSES:
 worker_class = _WORKER_CLASSES[_async_mode]
 threads = 100 if worker_class == "gthread" else 1
 
-# Each open websocket holds one greenlet connection, so this caps concurrent clients per process;
-# override this or anything else without editing the file via GUNICORN_CMD_ARGS.
-worker_connections = 1000
+# Each open websocket holds one greenlet connection, so this caps concurrent clients per process,
+# and a process at the cap accepts nothing else, /health and the API included. gunicorn's default,
+# 1000, is what held B1 to 1,000 sockets (docs/BENCHMARKS.md); 20000 leaves room above the
+# 10,000-socket target for API calls. Override this or anything else via GUNICORN_CMD_ARGS.
+worker_connections = 20000
+
+
+def _raise_open_files_limit(wanted: int) -> None:
+    """Lift the soft open-files limit towards the hard one: each socket is a file descriptor."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+# Many hosts start processes with a soft limit of 1024 and a far higher hard one; the worker
+# inherits what the master sets here. A few dozen descriptors beyond the sockets: logs, Redis, DB.
+_raise_open_files_limit(worker_connections + 1024)
 
 # Monkey-patching must happen in the worker before the app imports redis or database drivers,
 # which preloading in the unpatched master would break.
@@ -50,6 +67,8 @@ keepalive = 5
 
 # Twelve-factor logging: everything to stdout/stderr, the platform collects it.
 accesslog = "-"
+# The request id (web/request_ids.py) ends each line, to find the app's lines of that request.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" req=%({x-request-id}o)s'
 errorlog = "-"
 loglevel = "info"
 

@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     SENDGRID_FROM_EMAIL: str = "noreply@example.com"
     SENDGRID_FROM_NAME: str = "Ad Marketplace"
     SENDGRID_API_HOST: str = "https://api.sendgrid.com"
+    # The Event Webhook's verification key (base64 DER, as SendGrid shows it); unset = endpoint off.
+    SENDGRID_WEBHOOK_PUBLIC_KEY: str | None = None
+    SENDGRID_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=60)
+    # Sends kept in flight by one worker process: a SendGrid call mostly waits on the network.
+    EMAIL_CONCURRENCY: int = Field(default=64, ge=1, le=512)
+    # Tries per email before a transient error (5xx, timeout, 429) is recorded as failed.
+    EMAIL_MAX_ATTEMPTS: int = Field(default=8, ge=1, le=50)
     OUTBOX_DIR: Path = ROOT / "var" / "outbox"
     FRONTEND_URL: str = "http://localhost:5000"
 
@@ -53,7 +60,23 @@ class Settings(BaseSettings):
     DELIVERY_LEASE_SECONDS: int = Field(default=60, ge=1)
     CATCHUP_LIMIT: int = Field(default=1000, ge=1)
     NOTIFICATION_RETENTION_DAYS: int = Field(default=30, ge=1)
+    # Scheduled jobs (core/services/jobs/). JSON {"job name": seconds} replaces a job's
+    # crontab with an epoch-aligned interval: the compressed schedule of the tests.
+    JOB_INTERVALS: dict[str, float] = Field(default_factory=dict)
+    # Longer than a maintenance task's hard time limit: an unexpired lease's holder is alive.
+    JOB_LEASE_SECONDS: int = Field(default=2100, ge=1)
+    # How often beat looks for periods whose run was missed (downtime, a lost message).
+    JOB_CATCH_UP_SECONDS: float = Field(default=900.0, gt=0)
+    CLEANUP_BATCH_SIZE: int = Field(default=5000, ge=1, le=30000)
+    WITHDRAWAL_REMINDER_AFTER_HOURS: float = Field(default=24.0, ge=0)
     FLOWER_BASIC_AUTH: str | None = None
+    # Lets scripts/flower.sh start Flower without a password, outside production only.
+    ALLOW_OPEN_FLOWER: bool = False
+    # auto: JSON lines in production, readable lines elsewhere (core/logs.py).
+    LOG_FORMAT: Literal["auto", "json", "text"] = "auto"
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # How long /health?deep=1 waits for a worker to answer the canary task.
+    HEALTH_CANARY_TIMEOUT_SECONDS: float = Field(default=3.0, gt=0, le=30)
     TELEGRAM_BOT_TOKEN: str | None = None
     VK_SERVICE_KEY: str | None = None
 
@@ -63,6 +86,30 @@ class Settings(BaseSettings):
         """Accept a comma-separated string, as operators write it in the environment."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("SENDGRID_WEBHOOK_PUBLIC_KEY")
+    @classmethod
+    def _loadable_key(cls, value: str | None) -> str | None:
+        """Refuse a webhook key that is not an EC public key, instead of failing every event."""
+        if not value:
+            return None
+        from core.services.webhook_signature import load_public_key
+
+        load_public_key(value)
+        return value
+
+    @field_validator("JOB_INTERVALS")
+    @classmethod
+    def _known_jobs(cls, value: dict[str, float]) -> dict[str, float]:
+        """Refuse intervals for jobs that do not exist, or that are not positive."""
+        from core.services.jobs.cadence import DEFAULT_CADENCES
+
+        for name, seconds in value.items():
+            if name not in DEFAULT_CADENCES:
+                raise ValueError(f"unknown job {name!r}; known: {', '.join(DEFAULT_CADENCES)}")
+            if seconds <= 0:
+                raise ValueError(f"{name}: the interval must be positive")
         return value
 
     @field_validator("DATABASE_URL")
@@ -80,8 +127,9 @@ class Settings(BaseSettings):
         """Refuse the development secret in production, where it would let anyone forge tokens."""
         if self.APP_ENV == "production" and self.JWT_SECRET_KEY == DEV_JWT_SECRET:
             raise ValueError("JWT_SECRET_KEY must be set in production")
-        if len(self.JWT_SECRET_KEY) < 16:
-            raise ValueError("JWT_SECRET_KEY must be at least 16 characters")
+        if len(self.JWT_SECRET_KEY.encode()) < 32:
+            # RFC 7518 section 3.2: an HMAC key at least as long as the hash output.
+            raise ValueError("JWT_SECRET_KEY must be at least 32 bytes")
         return self
 
     @property

@@ -159,7 +159,8 @@ def print_banner(redis_url: str, embedded: bool, names: list[str]) -> None:
     email = "SendGrid" if os.environ.get("SENDGRID_API_KEY") else os.environ["OUTBOX_DIR"]
     lines = {
         "processes": ", ".join(names),
-        "web": f"http://127.0.0.1:{port}  (OpenAPI /api/openapi.json, health /health)",
+        "web": f"http://127.0.0.1:{port}/  (inbox page; /api/docs, /health?deep=1, /metrics)",
+        "demo": "make demo  (in another terminal: demo logins for the inbox page)",
         "flower": f"http://127.0.0.1:{flower_port}  ({flower_auth})",
         "emails": email,
         "database": os.environ["DATABASE_URL"],

@@ -2,31 +2,62 @@
 
 from __future__ import annotations
 
-import logging
-
 import redis
 from flask import Flask
 
+from core import logs, metrics
 from core.rooms import SOCKETIO_CHANNEL
+from core.safety import refuse_unsafe_production
 from core.services.dispatch import set_dispatcher
 from core.settings import Settings, get_settings
-from web.api import admin, auth, campaigns, channels, health, notifications, users, withdrawals
+from web.api import (
+    admin,
+    admin_jobs,
+    auth,
+    campaigns,
+    channels,
+    email_previews,
+    health,
+    notifications,
+    users,
+    webhooks,
+    withdrawals,
+)
 from web.cli import register_commands
 from web.dispatch import BrokerClient
 from web.errors import register_error_handlers
 from web.extensions import api, socketio
+from web.inbox import bp as inbox_page
 from web.presence import Presence
+from web.prometheus import bp as metrics_endpoint
 from web.queue import CatchUpRedisManager
 from web.realtime import register_handlers
+from web.request_ids import init_request_ids
+from web.websocket_compression import WithoutWebSocketCompression
 
-BLUEPRINTS = (auth, users, channels, campaigns, withdrawals, notifications, admin, health)
+BLUEPRINTS = (
+    auth,
+    users,
+    channels,
+    campaigns,
+    withdrawals,
+    notifications,
+    admin,
+    admin_jobs,
+    health,
+    webhooks,
+    email_previews,
+)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web application: REST API, Socket.IO endpoint and CLI commands."""
     settings = settings or get_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    refuse_unsafe_production(settings)
+    logs.configure(settings.LOG_FORMAT, settings.APP_ENV, settings.LOG_LEVEL)
+    metrics.activate()
     app = Flask(__name__)
+    init_request_ids(app)
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.JWT_SECRET_KEY,
@@ -35,6 +66,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/api",
         OPENAPI_JSON_PATH="openapi.json",
+        # /api/docs: Swagger UI from the swagger-ui-dist npm package, served locally (web/inbox).
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/vendor/swagger-ui-dist/",
     )
     api.init_app(app)
     api.spec.components.security_scheme(
@@ -42,6 +76,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     for module in BLUEPRINTS:
         api.register_blueprint(module.blp)
+    app.register_blueprint(inbox_page)
+    app.register_blueprint(metrics_endpoint)
     register_error_handlers(app)
     register_commands(app)
 
@@ -54,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         client_manager=manager,
         cors_allowed_origins="*" if origins == ["*"] else origins,
     )
+    app.wsgi_app = WithoutWebSocketCompression(app.wsgi_app)  # type: ignore[method-assign]
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
     presence = Presence(client)
     app.extensions["presence"] = presence

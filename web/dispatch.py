@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from celery import Celery
 
@@ -12,6 +13,20 @@ from core.services.dispatch import DELIVERY_TASKS, batches
 log = logging.getLogger(__name__)
 # After a failed publish, requests skip the broker this long; the sweeper covers the gap.
 BREAKER_SECONDS = 5.0
+
+
+class SentTask:
+    """What `send_task` hands back here: the task id, and no result backend.
+
+    Celery keeps its result backend per thread, so under eventlet or gevent every request's
+    green thread built a new one for the AsyncResult it returns (and, unless results are
+    ignored, for the publish): an entry-points scan from disk, ~12% of the web process's CPU on
+    the API path (docs/BENCHMARKS.md, B4). Results are never stored, so nothing needs one.
+    """
+
+    def __init__(self, task_id: str, **_: Any) -> None:
+        self.id = task_id
+        self.ignored = True
 
 
 class BrokerClient:
@@ -28,7 +43,20 @@ class BrokerClient:
             raise ConnectionError("broker unavailable recently; left to the sweeper")
         try:
             for batch in batches(delivery_ids):
-                self.celery.send_task(DELIVERY_TASKS[channel], args=[batch], retry=False)
+                sent = self.celery.send_task(
+                    DELIVERY_TASKS[channel],
+                    args=[batch],
+                    retry=False,
+                    ignore_result=True,
+                    result_cls=SentTask,
+                )
+                # With the request id bound, this line links the API call to the worker's task.
+                log.info(
+                    "enqueued %s for %d deliveries",
+                    DELIVERY_TASKS[channel],
+                    len(batch),
+                    extra={"task_id": sent.id},
+                )
         except Exception:
             self.open_until = time.monotonic() + BREAKER_SECONDS
             raise

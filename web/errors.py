@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -71,8 +71,56 @@ def _unexpected(exc: Exception) -> ResponseReturnValue:
     return error_body(500, "internal_error", "internal server error")
 
 
+NUL = "\x00"
+NUL_MESSAGE = "must not contain NUL (\\u0000) characters"
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a string, or any key or value inside a JSON document, holds a NUL character."""
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
+
+
+def refuse_nul_characters() -> ResponseReturnValue | None:
+    """Refuse NUL in the path, the query or a JSON body with a 422, before any view runs.
+
+    PostgreSQL text can neither store nor compare NUL: psycopg2 raises ValueError on any query
+    that carries one (an id in the path, an email to log in with, a title...), which was a 500.
+    """
+    invalid: dict[str, Any] = {}
+    if NUL in request.path:
+        invalid["path"] = [NUL_MESSAGE]
+    query = {
+        key.replace(NUL, "\\u0000"): [NUL_MESSAGE]
+        for key, value in request.args.items(multi=True)
+        if _has_nul(key) or _has_nul(value)
+    }
+    if query:
+        invalid["query"] = query
+    body = request.get_json(silent=True) if request.is_json else None
+    if isinstance(body, dict):
+        fields = {
+            str(key).replace(NUL, "\\u0000"): [NUL_MESSAGE]
+            for key, value in body.items()
+            if _has_nul(key) or _has_nul(value)
+        }
+        if fields:
+            invalid["json"] = fields
+    elif _has_nul(body):
+        invalid["json"] = [NUL_MESSAGE]
+    if not invalid:
+        return None
+    return error_body(422, "validation_error", f"invalid request: {_describe(invalid)}", invalid)
+
+
 def register_error_handlers(app: Flask) -> None:
-    """Install the handlers; call after the Api so that ours win over flask-smorest's."""
+    """Install the handlers and the NUL guard; call after the Api so ours win over smorest's."""
+    app.before_request(refuse_nul_characters)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DomainError, _domain_error)
     app.register_error_handler(Exception, _unexpected)

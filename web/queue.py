@@ -9,6 +9,9 @@ import socketio
 
 from core.rooms import USER_ROOM_PREFIX
 
+# Rooms of /health?deep=1's message-queue probes: answered by the listener, sent to no socket.
+PROBE_ROOM_PREFIX = "probe:"
+
 
 class CatchUpRedisManager(socketio.RedisManager):
     """Flask-SocketIO's Redis manager, plus a per-socket hold on user-room emits.
@@ -22,6 +25,7 @@ class CatchUpRedisManager(socketio.RedisManager):
         super().__init__(*args, **kwargs)
         self._held: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self.probes: dict[str, threading.Event] = {}
 
     def hold(self, sid: str) -> None:
         """Start keeping aside the live emits addressed to this socket's user room."""
@@ -36,6 +40,12 @@ class CatchUpRedisManager(socketio.RedisManager):
     def _handle_emit(self, message: dict[str, Any]) -> None:
         """Deliver a message, except to held sockets, which get it on release."""
         room = message.get("room")
+        if isinstance(room, str) and room.startswith(PROBE_ROOM_PREFIX):
+            # Proof that this process's listener reads the queue; other processes ignore it.
+            probe = self.probes.get(room)
+            if probe is not None:
+                probe.set()
+            return
         if self._held and isinstance(room, str) and room.startswith(USER_ROOM_PREFIX):
             namespace = message.get("namespace") or "/"
             with self._lock:

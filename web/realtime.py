@@ -20,6 +20,7 @@ from core.services.errors import Unauthorized
 from web.auth import bearer_token
 from web.presence import HEARTBEAT_SECONDS, Presence
 from web.queue import CatchUpRedisManager, notifications_in
+from web.schemas import MAX_SEQ
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ def _last_seq(auth: Any) -> int | None:
         seq = int(value)
     except ValueError:
         return None
-    return seq if seq >= 0 else None
+    # Beyond the seq column's range it can only be garbage, and would overflow the query.
+    return seq if 0 <= seq <= MAX_SEQ else None
 
 
 def _send_backlog(

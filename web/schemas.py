@@ -8,8 +8,12 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from core.services.money import format_minor
+from core.services.users import BCRYPT_MAX_BYTES
 
+MIN_AMOUNT = Decimal("0.01")
 MAX_AMOUNT = Decimal("100000000")
+# Notification seqs are stored in a 32-bit INTEGER column.
+MAX_SEQ = 2**31 - 1
 
 
 def two_places(value: Decimal) -> None:
@@ -19,12 +23,33 @@ def two_places(value: Decimal) -> None:
         raise ValidationError("must have at most two decimal places")
 
 
+def amount_range(value: Decimal) -> None:
+    """Refuse amounts outside [MIN_AMOUNT, MAX_AMOUNT].
+
+    Not validate.Range: apispec would document its Decimal bounds as the strings "0.01" and
+    "100000000" under `minimum`/`maximum`, which OpenAPI requires to be numbers.
+    """
+    if not MIN_AMOUNT <= value <= MAX_AMOUNT:
+        raise ValidationError(f"must be between {MIN_AMOUNT} and {MAX_AMOUNT}")
+
+
+def bcrypt_sized(value: str) -> None:
+    """Refuse passwords bcrypt cannot hash: longer than 72 bytes once UTF-8 encoded."""
+    if len(value.encode()) > BCRYPT_MAX_BYTES:
+        raise ValidationError(f"must be at most {BCRYPT_MAX_BYTES} bytes in UTF-8")
+
+
 def amount(**kwargs: Any) -> fields.Decimal:
     """A positive money amount given as a string or number, e.g. "1500.00"."""
     return fields.Decimal(
         as_string=True,
-        validate=[validate.Range(min=Decimal("0.01"), max=MAX_AMOUNT), two_places],
-        metadata={"type": "string", "example": "1500.00"},
+        validate=[amount_range, two_places],
+        metadata={
+            "type": "string",
+            "pattern": r"^[0-9]{1,9}(\.[0-9]{1,2})?$",
+            "description": f"from {MIN_AMOUNT} to {MAX_AMOUNT}, at most two decimal places",
+            "example": "1500.00",
+        },
         **kwargs,
     )
 
@@ -36,9 +61,24 @@ class Money(fields.Field):
         return None if value is None else format_minor(int(value))
 
 
+class ErrorDetail(Schema):
+    code = fields.String(required=True, metadata={"description": "stable, machine-readable"})
+    message = fields.String(required=True, metadata={"description": "human-readable"})
+    details = fields.Raw(metadata={"description": "what was wrong, e.g. each invalid field"})
+
+
+class ErrorOut(Schema):
+    """Every error response, as web/errors.py sends it (SPEC.md)."""
+
+    error = fields.Nested(ErrorDetail, required=True)
+
+
 class RegisterIn(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    password = fields.String(required=True, validate=validate.Length(min=8, max=128))
+    password = fields.String(
+        required=True,
+        validate=[validate.Length(min=8, max=BCRYPT_MAX_BYTES), bcrypt_sized],
+    )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     role = fields.String(required=True, validate=validate.OneOf(["advertiser", "channel_owner"]))
     locale = fields.String(load_default="ru", validate=validate.OneOf(["ru", "en"]))
@@ -142,6 +182,15 @@ class WithdrawalOut(Schema):
     decided_at = fields.DateTime(allow_none=True)
 
 
+class DeliveryOut(Schema):
+    channel = fields.String(metadata={"description": "live or email"})
+    status = fields.String(metadata={"description": "pending, sending, sent or failed"})
+    provider_status = fields.String(
+        allow_none=True,
+        metadata={"description": "email only: processed, deferred, delivered, bounce, dropped"},
+    )
+
+
 class NotificationOut(Schema):
     id = fields.String()
     seq = fields.Integer()
@@ -153,6 +202,7 @@ class NotificationOut(Schema):
     created_at = fields.DateTime()
     read_at = fields.DateTime(allow_none=True)
     read = fields.Method("_is_read", dump_only=True)
+    deliveries = fields.List(fields.Nested(DeliveryOut))
 
     def _is_read(self, obj: Any) -> bool:
         return obj.read_at is not None
@@ -161,8 +211,14 @@ class NotificationOut(Schema):
 class NotificationQuery(Schema):
     unread_only = fields.Boolean(load_default=False)
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    before = fields.Integer(validate=validate.Range(min=1), metadata={"description": "a seq"})
-    after_seq = fields.Integer(validate=validate.Range(min=0))
+    before = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_SEQ), metadata={"description": "a seq"}
+    )
+    after_seq = fields.Integer(validate=validate.Range(min=0, max=MAX_SEQ))
+
+
+class WebhookOut(Schema):
+    recorded = fields.Integer(metadata={"description": "events that changed a delivery"})
 
 
 class CountOut(Schema):

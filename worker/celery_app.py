@@ -5,6 +5,8 @@ from __future__ import annotations
 from celery import Celery
 from celery.signals import worker_process_init
 
+import worker.observability  # noqa: F401  (connects logs, task metrics and beat's ticks)
+import worker.schedules  # noqa: F401  (connects beat's start-up catch-up of missed periods)
 from core.services.dispatch import DELIVERY_TASKS, batches, set_dispatcher
 
 app = Celery("admarket")

@@ -3,8 +3,22 @@
 from core.models.base import Base
 from core.models.campaigns import Campaign
 from core.models.channels import Channel
+from core.models.jobs import JobRun
 from core.models.notifications import Delivery, Notification
+from core.models.reminders import WithdrawalReminder
+from core.models.stats import PlatformStats
 from core.models.users import User
 from core.models.withdrawals import Withdrawal
 
-__all__ = ["Base", "Campaign", "Channel", "Delivery", "Notification", "User", "Withdrawal"]
+__all__ = [
+    "Base",
+    "Campaign",
+    "Channel",
+    "Delivery",
+    "JobRun",
+    "Notification",
+    "PlatformStats",
+    "User",
+    "Withdrawal",
+    "WithdrawalReminder",
+]

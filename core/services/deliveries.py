@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from core.models import Delivery, Notification, User
@@ -22,6 +22,19 @@ class Claimed:
     channel: str
     notification: Notification
     user: User
+    # How many times the delivery has been claimed, this claim included.
+    attempts: int = 1
+
+
+def _claimable(now: datetime, lease_seconds: int) -> ColumnElement[bool]:
+    """Pending, or sending with the sender's lease run out (the sender crashed)."""
+    return or_(
+        Delivery.status == "pending",
+        and_(
+            Delivery.status == "sending",
+            Delivery.claimed_at < now - timedelta(seconds=lease_seconds),
+        ),
+    )
 
 
 def claim(session: Session, delivery_id: str, lease_seconds: int) -> bool:
@@ -29,19 +42,24 @@ def claim(session: Session, delivery_id: str, lease_seconds: int) -> bool:
     now = utcnow()
     result = session.execute(
         update(Delivery)
-        .where(
-            Delivery.id == delivery_id,
-            or_(
-                Delivery.status == "pending",
-                and_(
-                    Delivery.status == "sending",
-                    Delivery.claimed_at < now - timedelta(seconds=lease_seconds),
-                ),
-            ),
-        )
+        .where(Delivery.id == delivery_id, _claimable(now, lease_seconds))
         .values(status="sending", claimed_at=now, attempts=Delivery.attempts + 1)
     )
     return result.rowcount == 1
+
+
+def claim_many(session: Session, delivery_ids: Sequence[str], lease_seconds: int) -> list[str]:
+    """Take every claimable delivery of a batch in one statement; returns the ids won."""
+    if not delivery_ids:
+        return []
+    now = utcnow()
+    won = session.scalars(
+        update(Delivery)
+        .where(Delivery.id.in_(list(delivery_ids)), _claimable(now, lease_seconds))
+        .values(status="sending", claimed_at=now, attempts=Delivery.attempts + 1)
+        .returning(Delivery.id)
+    ).all()
+    return list(won)
 
 
 def load(session: Session, delivery_ids: Sequence[str]) -> list[Claimed]:
@@ -57,7 +75,10 @@ def load(session: Session, delivery_ids: Sequence[str]) -> list[Claimed]:
             select(User).where(User.id.in_({d.notification.user_id for d in rows}))
         )
     }
-    return [Claimed(d.id, d.channel, d.notification, users[d.notification.user_id]) for d in rows]
+    return [
+        Claimed(d.id, d.channel, d.notification, users[d.notification.user_id], d.attempts)
+        for d in rows
+    ]
 
 
 def finish(session: Session, delivery_id: str, **fields: Any) -> None:
@@ -69,6 +90,25 @@ def finish(session: Session, delivery_id: str, **fields: Any) -> None:
     )
 
 
+def finish_many(session: Session, sent: Sequence[tuple[str, str | None]]) -> None:
+    """Record many sends at once, as (delivery id, provider message id): one executemany."""
+    if not sent:
+        return
+    table = Delivery.__table__
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("d_id"), table.c.status == "sending")
+        .values(
+            status="sent",
+            finished_at=bindparam("d_at", type_=table.c.finished_at.type),
+            error=None,
+            provider_message_id=bindparam("d_mid", type_=table.c.provider_message_id.type),
+        )
+    )
+    now = utcnow()
+    session.connection().execute(statement, [{"d_id": d, "d_at": now, "d_mid": m} for d, m in sent])
+
+
 def fail(session: Session, delivery_id: str, error: str) -> None:
     """Record that a delivery failed for good."""
     session.execute(
@@ -78,12 +118,18 @@ def fail(session: Session, delivery_id: str, error: str) -> None:
     )
 
 
-def release(session: Session, delivery_id: str, error: str) -> None:
-    """Hand a delivery back to pending after a transient error, so a retry can claim it."""
+def release(session: Session, delivery_id: str, error: str, *, refund: bool = False) -> None:
+    """Hand a delivery back to pending after a transient error, so a retry can claim it.
+
+    `refund` takes back the claim's attempt, for holds that are not failures (a rate limit).
+    """
+    values: dict[str, Any] = {"status": "pending", "error": error[:2000]}
+    if refund:
+        values["attempts"] = Delivery.attempts - 1
     session.execute(
         update(Delivery)
         .where(Delivery.id == delivery_id, Delivery.status == "sending")
-        .values(status="pending", error=error[:2000])
+        .values(**values)
     )
 
 
@@ -120,6 +166,15 @@ Sender = Callable[[Claimed], dict[str, Any] | None]
 
 class PermanentFailure(Exception):
     """A send that can never succeed (a refused address, a bad request): recorded, not retried."""
+
+
+class RetryLater(Exception):
+    """A send that may succeed later (5xx, timeout, rate limit), not before `not_before` if set."""
+
+    def __init__(self, message: str, not_before: float | None = None) -> None:
+        super().__init__(message)
+        # A Unix time, e.g. SendGrid's X-RateLimit-Reset; None means "back off as usual".
+        self.not_before = not_before
 
 
 def deliver(

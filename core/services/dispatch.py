@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from core import metrics
 from core.db import on_commit
 
 log = logging.getLogger(__name__)
@@ -54,4 +55,6 @@ def dispatch_after_commit(session: Session, channel: str, delivery_id: str) -> N
 def _flush(pending: dict[str, list[str]]) -> None:
     """Enqueue everything one transaction produced, channel by channel."""
     for channel, ids in pending.items():
+        metrics.count("notifications_created", len(ids), channel=channel)
         dispatch_now(channel, ids)
+    metrics.flush()

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from core.models import Delivery, Notification, User
 from core.models.base import utcnow
 from core.services import messages
 from core.services.dispatch import dispatch_after_commit
 from core.services.errors import NotFound
+
+log = logging.getLogger(__name__)
 
 # Which channels each notification type goes out on; SPEC.md's events table.
 CHANNELS: dict[str, tuple[str, ...]] = {
@@ -68,6 +71,15 @@ def notify(
     session.flush()
     for delivery in notification.deliveries:
         dispatch_after_commit(session, delivery.channel, delivery.id)
+    # The start of a notification's trail in the logs (broadcasts would flood them: debug).
+    log.log(
+        logging.DEBUG if notification_type == "broadcast" else logging.INFO,
+        "notification %s seq %d stored for user %s",
+        notification_type,
+        notification.seq,
+        user.id,
+        extra={"notification_id": notification.id},
+    )
     return notification
 
 
@@ -105,7 +117,11 @@ def list_inbox(
     before_seq: int | None = None,
 ) -> Sequence[Notification]:
     """The user's notifications, newest first, optionally unread only or older than a seq."""
-    query = select(Notification).where(Notification.user_id == user_id)
+    query = (
+        select(Notification)
+        .where(Notification.user_id == user_id)
+        .options(selectinload(Notification.deliveries))
+    )
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
     if before_seq is not None:
@@ -120,6 +136,7 @@ def list_after(
     query = (
         select(Notification)
         .where(Notification.user_id == user_id, Notification.seq > after_seq)
+        .options(selectinload(Notification.deliveries))
         .order_by(Notification.seq)
         .limit(limit)
     )
@@ -136,7 +153,9 @@ def unread_count(session: Session, user_id: str) -> int:
 
 def get_own(session: Session, user_id: str, notification_id: str) -> Notification:
     """One of the user's own notifications; someone else's is NotFound."""
-    notification = session.get(Notification, notification_id)
+    notification = session.get(
+        Notification, notification_id, options=[selectinload(Notification.deliveries)]
+    )
     if notification is None or notification.user_id != user_id:
         raise NotFound("notification not found")
     return notification

@@ -15,6 +15,8 @@ from core.services.notifications import notify
 from core.settings import Settings
 
 SELF_SERVICE_ROLES = ("advertiser", "channel_owner")
+# bcrypt 5 raises ValueError for passwords longer than this many bytes.
+BCRYPT_MAX_BYTES = 72
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,11 @@ def hash_password(settings: Settings, password: str) -> str:
 
 def check_password(password: str, password_hash: str) -> bool:
     """Whether the password matches the stored hash."""
-    return bcrypt.checkpw(password.encode(), password_hash.encode())
+    secret = password.encode()
+    # bcrypt refuses (ValueError) what it could never have hashed: such a password cannot match.
+    if len(secret) > BCRYPT_MAX_BYTES:
+        return False
+    return bcrypt.checkpw(secret, password_hash.encode())
 
 
 def issue_pair(settings: Settings, user_id: str) -> TokenPair:

@@ -1,0 +1,1 @@
+"""The scheduled jobs: daily stats, weekly cleanup, withdrawal reminders, each once per period."""

@@ -1,0 +1,140 @@
+"""`/health?deep=1`: every moving part proven by a round trip, plus unsafe-setting warnings."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import text
+
+from core import probes
+from core.db import get_engine
+from core.rooms import SOCKETIO_CHANNEL
+from core.safety import review
+from core.settings import Settings
+from web.extensions import socketio
+from web.queue import PROBE_ROOM_PREFIX
+
+CANARY_TASK = "health.canary"
+QUEUES = ("realtime", "email", "maintenance")
+LISTENER_TIMEOUT = 2.0
+
+
+@lru_cache(maxsize=1)
+def _celery() -> Celery:
+    """A Celery client of this process for the canaries (tasks are sent by name)."""
+    client = Celery("admarket-health")
+    client.config_from_object("celeryconfig")
+    return client
+
+
+def _timed(check: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    """Run one check: ok with its duration and details, or fail with the error."""
+    began = time.monotonic()
+    try:
+        details = check() or {}
+        status = details.pop("status", "ok")
+    except Exception as exc:
+        details, status = {"error": f"{type(exc).__name__}: {exc}"[:300]}, "fail"
+    return {"status": status, "ms": round((time.monotonic() - began) * 1000, 1), **details}
+
+
+def _database() -> None:
+    with get_engine().connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+def _redis() -> dict[str, Any]:
+    client = probes.client()
+    client.ping()
+    # Every web process's listener subscribes to this channel: the count is the web tier's size.
+    listeners = dict(client.pubsub_numsub(SOCKETIO_CHANNEL)).get(SOCKETIO_CHANNEL.encode(), 0)
+    return {"socketio_listeners": int(listeners)}
+
+
+def _message_queue() -> dict[str, Any]:
+    """Publish a probe on the Socket.IO channel and wait for this process's listener to read it."""
+    server = socketio.server
+    if not server.manager_initialized:
+        # The listener normally starts with the first socket; a probe may start it sooner.
+        server.manager_initialized = True
+        server.manager.initialize()
+    manager = server.manager
+    room = f"{PROBE_ROOM_PREFIX}{uuid.uuid4().hex}"
+    heard = manager.probes[room] = threading.Event()
+    try:
+        manager.emit("probe", {}, namespace="/", room=room)
+        if not heard.wait(LISTENER_TIMEOUT):
+            return {"status": "fail", "error": f"listener silent for {LISTENER_TIMEOUT:g} s"}
+    finally:
+        manager.probes.pop(room, None)
+    return {}
+
+
+def _send_canaries(timeout: float) -> dict[str, str]:
+    """One canary task per queue, expiring when the check gives up; returns token per queue."""
+    tokens = {}
+    for queue in QUEUES:
+        token = uuid.uuid4().hex
+        _celery().send_task(
+            CANARY_TASK, args=[token, queue], queue=queue, expires=timeout, retry=False
+        )
+        tokens[queue] = token
+    return tokens
+
+
+def _await_canaries(tokens: dict[str, str], sent_at: float, timeout: float) -> dict[str, Any]:
+    """Each queue's answer: which worker ran the canary and how long the round trip took."""
+    results: dict[str, Any] = {}
+    waiting = dict(tokens)
+    while waiting and time.monotonic() - sent_at < timeout:
+        for queue, token in list(waiting.items()):
+            answer = probes.read_canary(token)
+            if answer:
+                ms = round((time.monotonic() - sent_at) * 1000, 1)
+                results[queue] = {"status": "ok", "ms": ms, "worker": answer.get("worker")}
+                del waiting[queue]
+        time.sleep(0.02)
+    for queue in waiting:
+        results[queue] = {"status": "fail", "error": f"no worker answered in {timeout:g} s"}
+    return results
+
+
+def _beat(settings: Settings) -> dict[str, Any]:
+    """How long ago beat last sent a scheduled task; stale after three sweep intervals."""
+    if not settings.ENABLE_BACKGROUND_TASKS:
+        return {"status": "disabled", "detail": "ENABLE_BACKGROUND_TASKS=false"}
+    last = probes.last_beat_tick()
+    if last is None:
+        return {"status": "fail", "error": "beat has never ticked (is it running?)"}
+    age = time.time() - last
+    limit = max(3 * settings.SWEEP_INTERVAL_SECONDS, 60.0)
+    status = "ok" if age <= limit else "fail"
+    return {"status": status, "last_tick_seconds_ago": round(age, 1), "stale_after": limit}
+
+
+def deep_report(settings: Settings) -> tuple[dict[str, Any], bool]:
+    """Every check's result and the unsafe settings; True when every check passed."""
+    timeout = settings.HEALTH_CANARY_TIMEOUT_SECONDS
+    checks: dict[str, Any] = {}
+    # Canaries first: workers run them while this process checks everything else.
+    sent_at = time.monotonic()
+    canaries = _timed(lambda: {"tokens": _send_canaries(timeout)})
+    checks["database"] = _timed(_database)
+    # The listener first: it may start this process's subscription, which the Redis check counts.
+    checks["message_queue"] = _timed(_message_queue)
+    checks["redis"] = _timed(_redis)
+    checks["beat"] = _timed(lambda: _beat(settings))
+    if canaries["status"] == "ok":
+        checks["workers"] = _await_canaries(canaries["tokens"], sent_at, timeout)
+    else:
+        checks["workers"] = {q: {"status": "fail", "error": canaries["error"]} for q in QUEUES}
+    flat = [c for name, c in checks.items() if name != "workers"] + list(checks["workers"].values())
+    healthy = all(c["status"] in ("ok", "disabled") for c in flat)
+    report = {"checks": checks, "warnings": [f.as_text() for f in review(settings)]}
+    return report, healthy

@@ -1,0 +1,223 @@
+// The inbox page: sign in, the live list with its unread badge, and the campaign walkthrough.
+import { ApiError, api, keepFresh, refreshAccess, session, signIn, signUp, signedOut } from "./api.js";
+import { startLive } from "./live.js";
+import { renderCampaigns, renderSteps } from "./campaigns.js";
+
+const $ = (id) => document.getElementById(id);
+const state = { user: null, items: new Map(), unread: 0, lastSeq: 0, live: null, stopRefresh: null };
+const seqKey = () => `admarket.last_seq.${state.user.id}`;
+
+function showError(error) {
+  const box = $("error");
+  box.textContent = error ? error.message || String(error) : "";
+  box.hidden = !error;
+}
+
+function setConn(value, detail) {
+  const conn = $("conn");
+  conn.dataset.state = value;
+  conn.textContent = value;
+  conn.title = detail || value;
+}
+
+function setBadge(count) {
+  state.unread = Math.max(0, count);
+  const badge = $("badge");
+  badge.textContent = String(state.unread);
+  badge.dataset.count = String(state.unread);
+  document.title = state.unread ? `(${state.unread}) Ad marketplace` : "Ad marketplace · inbox";
+}
+
+function when(n) {
+  const value = n.created_at || n.timestamp;
+  return value ? new Date(value).toLocaleString() : "";
+}
+
+function renderList() {
+  const list = $("list");
+  const items = [...state.items.values()].sort((a, b) => b.seq - a.seq);
+  $("empty").hidden = items.length > 0;
+  list.replaceChildren(
+    ...items.map((n) => {
+      const li = document.createElement("li");
+      li.className = `item ${n.read ? "read" : "unread"}${n.fresh ? " fresh" : ""}`;
+      li.dataset.seq = n.seq;
+      li.dataset.type = n.type;
+      const head = document.createElement("div");
+      head.className = "item-head";
+      const title = document.createElement("strong");
+      title.textContent = n.title;
+      const meta = document.createElement("small");
+      meta.textContent = `#${n.seq} · ${n.type} · ${when(n)}`;
+      head.append(title, meta);
+      const message = document.createElement("p");
+      message.textContent = n.message;
+      li.append(head, message);
+      if (!n.read) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "link mark-read";
+        button.textContent = "Mark read";
+        button.addEventListener("click", () => markRead(n));
+        li.append(button);
+      }
+      return li;
+    }),
+  );
+}
+
+// Every notification passes here, from REST, catch-up or live: repeats (same seq) are dropped.
+function receive(n, { live = false } = {}) {
+  const known = state.items.get(n.seq);
+  if (known) return;
+  const read = n.read === true || Boolean(n.read_at);
+  state.items.set(n.seq, { ...n, read, fresh: live });
+  if (n.seq > state.lastSeq) {
+    state.lastSeq = n.seq;
+    localStorage.setItem(seqKey(), String(n.seq));
+  }
+  if (live) {
+    if (!read) setBadge(state.unread + 1);
+    if (n.campaign_id) refreshCampaigns();
+  }
+  renderList();
+  // Flash once: the next render must not replay the arrival animation.
+  state.items.get(n.seq).fresh = false;
+}
+
+async function markRead(n) {
+  try {
+    await api("POST", `/api/notifications/${n.id}/read`);
+    state.items.set(n.seq, { ...n, read: true, fresh: false });
+    renderList();
+    setBadge((await api("GET", "/api/notifications/unread-count")).count);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function markAllRead() {
+  try {
+    await api("POST", "/api/notifications/read-all");
+    for (const [seq, n] of state.items) state.items.set(seq, { ...n, read: true, fresh: false });
+    renderList();
+    setBadge(0);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+let campaignsBusy = null;
+function refreshCampaigns() {
+  // Coalesce bursts of notifications into one reload of the lists.
+  campaignsBusy = campaignsBusy || renderCampaigns(state.user, onAction).finally(() => {
+    campaignsBusy = null;
+  });
+  return campaignsBusy;
+}
+
+async function onAction(method, path, body) {
+  showError(null);
+  try {
+    await api(method, path, body);
+    await refreshCampaigns();
+  } catch (error) {
+    showError(error);
+  }
+}
+
+async function openInbox(user) {
+  state.user = user;
+  state.items.clear();
+  $("auth").hidden = true;
+  $("app").hidden = false;
+  $("logout").hidden = false;
+  $("who").textContent = `${user.name} · ${user.role.replace("_", " ")}`;
+  const recent = await api("GET", "/api/notifications?limit=100");
+  const stored = Number(localStorage.getItem(seqKey()) || 0);
+  const newest = recent.reduce((max, n) => Math.max(max, n.seq), 0);
+  // A stored seq beyond the server's newest belongs to another database (reset): start over.
+  state.lastSeq = stored <= newest ? Math.max(stored, newest) : newest;
+  recent.forEach((n) => receive(n));
+  setBadge((await api("GET", "/api/notifications/unread-count")).count);
+  renderSteps(user);
+  await refreshCampaigns();
+  state.stopRefresh = keepFresh(() => signOut());
+  state.live = await startLive(document.body.dataset.socketIo, {
+    onNotification: (n) => receive(n, { live: true }),
+    onState: setConn,
+    getToken: () => (session.load() || {}).access_token,
+    getLastSeq: () => state.lastSeq,
+    refresh: refreshAccess,
+    signedOut,
+    onSignedOut: () => signOut(),
+    fetchAfter: (after) => api("GET", `/api/notifications?after_seq=${after}&limit=500`),
+  });
+  // A new access token: reconnect with it now, rather than be cut off when the old one expires.
+  window.addEventListener("admarket:token", () => state.live && state.live.restart());
+  // Coming back from the other side's window: its new channel or campaign should be listed.
+  window.addEventListener("focus", refreshCampaigns);
+  document.addEventListener("visibilitychange", () => document.hidden || refreshCampaigns());
+}
+
+function signOut() {
+  if (state.live) state.live.close();
+  if (state.stopRefresh) state.stopRefresh();
+  session.clear();
+  location.reload();
+}
+
+function showAuth() {
+  $("auth").hidden = false;
+  $("app").hidden = true;
+  setConn("offline");
+}
+
+function wireAuth() {
+  document.querySelectorAll(".tabs button").forEach((tab) => {
+    tab.addEventListener("click", () => {
+      document.querySelectorAll(".tabs button").forEach((t) => t.classList.toggle("active", t === tab));
+      document.querySelectorAll("[data-pane]").forEach((pane) => {
+        pane.hidden = pane.dataset.pane !== tab.dataset.tab;
+      });
+    });
+  });
+  $("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(null);
+    const form = new FormData(event.target);
+    try {
+      await openInbox(await signIn(form.get("email"), form.get("password")));
+    } catch (error) {
+      showError(error);
+    }
+  });
+  $("signup-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(null);
+    try {
+      await openInbox(await signUp(Object.fromEntries(new FormData(event.target))));
+    } catch (error) {
+      showError(error);
+    }
+  });
+}
+
+async function boot() {
+  wireAuth();
+  $("read-all").addEventListener("click", markAllRead);
+  $("logout").addEventListener("click", signOut);
+  const saved = session.load();
+  if (!saved || !saved.user) return showAuth();
+  try {
+    await openInbox(saved.user);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      session.clear();
+      return showAuth();
+    }
+    showError(error);
+  }
+}
+
+boot();
