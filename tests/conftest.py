@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.support.databases import (
+    create_private_database,
+    drop_private_database,
     ensure_migrated,
     postgres_unavailable_reason,
     postgres_url,
@@ -87,19 +89,30 @@ def private_redis(request: pytest.FixtureRequest) -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated database: a SQLite file, or TEST_POSTGRES_URL with a fresh public schema."""
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database: a SQLite file, or a PostgreSQL database of this session's own."""
     if request.param == "sqlite":
         url = sqlite_url(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
         ensure_migrated(url)
-        return url
-    url = postgres_url()
-    reason = postgres_unavailable_reason(url, timeout=2.0)
+        yield url
+        return
+    base = postgres_url()
+    reason = postgres_unavailable_reason(base, timeout=2.0)
     if reason is not None:
         pytest.skip(reason)
-    # Drop whatever an earlier run left behind so every session starts clean.
-    reset_database(url)
-    return url
+    private = create_private_database(base)
+    if private is None:
+        # No CREATE DATABASE right: use TEST_POSTGRES_URL itself, emptied first.
+        reset_database(base)
+        yield base
+        return
+    ensure_migrated(private)
+    try:
+        yield private
+    finally:
+        drop_private_database(base, private)
 
 
 # --- Stacks ------------------------------------------------------------------------

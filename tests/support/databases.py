@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -47,6 +48,36 @@ def postgres_unavailable_reason(url: str, timeout: float = 2.0) -> str | None:
     finally:
         engine.dispose()
     return None
+
+
+def create_private_database(url: str) -> str | None:
+    """Create a database of this test session's own beside `url`; None if not allowed.
+
+    Test runs on one machine (CI, a developer, a benchmark) would otherwise reset each
+    other's tables in the shared `test` database.
+    """
+    parsed = make_url(url)
+    name = f"{parsed.database or 'test'}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.DBAPIError:
+        return None
+    finally:
+        engine.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def drop_private_database(base_url: str, url: str) -> None:
+    """Drop a database made by create_private_database, closing what still uses it."""
+    name = make_url(url).database
+    engine = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
 
 
 def drop_postgres_schema(url: str) -> None:
