@@ -136,6 +136,7 @@ def test_two_people_watch_a_campaign_live(make_stack, browser: Browser) -> None:
         assert page.evaluate("window.__noReload") is True
     ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
     # What a phone shows: the top of the page, as a person would see it.
+    owner.evaluate("window.scrollTo(0, 0)")
     owner.screenshot(path=str(ARTIFACTS_DIR / "inbox_owner_phone.png"))
     advertiser.screenshot(path=str(ARTIFACTS_DIR / "inbox_advertiser.png"), full_page=True)
     advertiser.click("#read-all")
