@@ -67,9 +67,10 @@ demo: venv
 
 # Each line fails the target on a non-zero exit, so pytest's 5 ("no tests collected") fails too.
 # The async mode changes only the web process: tests of the workers' own work (jobs, email
-# sending) and the REST fuzzing say nothing new on gevent, and would add minutes to CI.
+# sending), the REST fuzzing and the metrics say nothing new on gevent, and would add minutes to CI.
 GEVENT_SKIP := --ignore=tests/integration/test_scheduled_jobs.py \
-	--ignore=tests/integration/test_email.py --ignore=tests/integration/test_api_fuzz.py
+	--ignore=tests/integration/test_email.py --ignore=tests/integration/test_api_fuzz.py \
+	--ignore=tests/integration/test_observability.py
 
 test: venv jsdeps browser
 	$(BIN)/ruff check .
