@@ -91,7 +91,17 @@ def create_app(settings: Settings | None = None) -> Flask:
         cors_allowed_origins="*" if origins == ["*"] else origins,
     )
     app.wsgi_app = WithoutWebSocketCompression(app.wsgi_app)  # type: ignore[method-assign]
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1, socket_timeout=2)
+    # A bounded pool: every socket's connect and disconnect writes presence, and a burst of
+    # thousands of disconnects (docs/BENCHMARKS.md) otherwise opened a Redis connection per green
+    # thread at once, timing them all out and stalling the process. Waiters give up after 2 s.
+    pool = redis.BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=32,
+        timeout=2,
+        socket_connect_timeout=1,
+        socket_timeout=2,
+    )
+    client = redis.Redis(connection_pool=pool)
     presence = Presence(client)
     app.extensions["presence"] = presence
     register_handlers(socketio, manager, presence)

@@ -15,14 +15,12 @@ log = logging.getLogger(__name__)
 BREAKER_SECONDS = 5.0
 
 
+# Celery keeps its result backend per thread, so under eventlet or gevent every request's green
+# thread built a new one for the AsyncResult that send_task returns (and, unless results are
+# ignored, for the publish): an entry-points scan from disk, ~12% of the web process's CPU on the
+# API path (docs/BENCHMARKS.md, B4). Results are never stored, so nothing here needs one.
 class SentTask:
-    """What `send_task` hands back here: the task id, and no result backend.
-
-    Celery keeps its result backend per thread, so under eventlet or gevent every request's
-    green thread built a new one for the AsyncResult it returns (and, unless results are
-    ignored, for the publish): an entry-points scan from disk, ~12% of the web process's CPU on
-    the API path (docs/BENCHMARKS.md, B4). Results are never stored, so nothing needs one.
-    """
+    """What `send_task` hands back here: the task id, without touching a result backend."""
 
     def __init__(self, task_id: str, **_: Any) -> None:
         self.id = task_id

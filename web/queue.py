@@ -8,12 +8,13 @@ from typing import Any
 import socketio
 
 from core.rooms import USER_ROOM_PREFIX
+from web.room_index import RoomIndexMixin
 
 # Rooms of /health?deep=1's message-queue probes: answered by the listener, sent to no socket.
 PROBE_ROOM_PREFIX = "probe:"
 
 
-class CatchUpRedisManager(socketio.RedisManager):
+class CatchUpRedisManager(RoomIndexMixin, socketio.RedisManager):
     """Flask-SocketIO's Redis manager, plus a per-socket hold on user-room emits.
 
     While a socket receives its stored backlog, live notifications for its user are kept

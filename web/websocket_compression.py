@@ -8,15 +8,13 @@ from typing import Any
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+# Browsers and socket.io-client always offer permessage-deflate, and the websocket servers under
+# both async modes (eventlet's, and simple-websocket's under gevent) accept it, then keep a zlib
+# compressor per socket and compress every frame. For notifications of a few hundred bytes that
+# cost ~100 KB of memory per idle socket and CPU on every emit, for next to no saving on the
+# wire; socket.io's own Node.js server ships with it off (docs/BENCHMARKS.md, B1).
 class WithoutWebSocketCompression:
-    """WSGI middleware that withdraws the client's `Sec-WebSocket-Extensions` offer.
-
-    Browsers and socket.io-client always offer permessage-deflate, and the websocket servers
-    under both async modes (eventlet's, and simple-websocket's under gevent) accept it, then keep
-    a zlib compressor per socket and compress every frame. For notifications of a few hundred
-    bytes that cost ~100 KB of memory per idle socket and CPU on every emit, for next to no
-    saving on the wire; socket.io's own server ships with it off (docs/BENCHMARKS.md, B1).
-    """
+    """WSGI middleware that withdraws the client's `Sec-WebSocket-Extensions` offer."""
 
     def __init__(self, app: WSGIApp) -> None:
         self.app = app

@@ -1,0 +1,125 @@
+"""Profile the platform under one benchmark load with py-spy (pip install py-spy).
+
+    python -m bench.profile --mode eventlet --load b4 --rate 200 --seconds 10
+    python -m bench.profile --mode gevent --load b3 --clients 2000
+
+Starts the app in one async mode, connects the swarm, applies the load while py-spy samples
+the web process and every Celery process, and writes their top functions (by own and total
+time) and raw `--format raw` stacks under var/bench/profile-*/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.figures import Runner
+from bench.procs import ROOT, tree
+from bench.profiles import FULL, Profile
+from bench.stack import AppTarget, Environment
+from bench.swarm import Swarm
+
+
+def parse() -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument("--mode", default="eventlet", choices=("eventlet", "gevent"))
+    parser.add_argument("--load", default="b4", choices=("b1", "b2", "b3", "b4"))
+    parser.add_argument("--clients", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--seconds", type=float, default=10)
+    return parser.parse_args()
+
+
+def spy(pid: int, seconds: float, path: Path) -> subprocess.Popen[bytes]:
+    """Start py-spy recording one process for `seconds` into a raw (collapsed) stack file."""
+    py_spy = shutil.which("py-spy") or str(ROOT / ".venv" / "bin" / "py-spy")
+    return subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds) + 1),
+         "--rate", "200", "--function", "--format", "raw", "--output", str(path), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def top(path: Path, count: int = 25) -> str:
+    """The functions with the most samples, by own time and by total time."""
+    own: dict[str, int] = {}
+    total: dict[str, int] = {}
+    samples = 0
+    for line in path.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = stack.split(";")
+        weight = int(n)
+        samples += weight
+        own[frames[-1]] = own.get(frames[-1], 0) + weight
+        for frame in set(frames):
+            total[frame] = total.get(frame, 0) + weight
+    lines = [f"{path.name}: {samples} samples", "  own time:"]
+    for frame, n in sorted(own.items(), key=lambda kv: -kv[1])[:count]:
+        lines.append(f"    {100 * n / samples:5.1f}%  {frame}")
+    lines.append("  total time:")
+    for frame, n in sorted(total.items(), key=lambda kv: -kv[1])[:count]:
+        lines.append(f"    {100 * n / samples:5.1f}%  {frame}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Run the load once under py-spy and print the top functions."""
+    args = parse()
+    workdir = ROOT / "var" / "bench" / f"profile-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    profile = Profile(
+        **{
+            **FULL.__dict__,
+            "b1_clients": args.clients,
+            "b3_clients": args.clients,
+            "b4_clients": args.clients,
+            "b3_half_seconds": args.seconds,
+            "b2_messages": {args.clients: 20},
+            "reps": 1,
+        }
+    )
+    env = Environment(workdir)
+    swarm = Swarm(2)
+    target = AppTarget(env, args.mode)
+    try:
+        population = env.start(owners=args.clients, channels=args.clients)
+        target.start()
+        if args.load != "b1":
+            swarm.connect(target.url, population.owner_tokens[: args.clients])
+        runner = Runner(target, env, population, swarm, profile)
+        assert target.worker is not None and target.worker.pid is not None
+        pids = {"web": target.socket_pid()}
+        for i, pid in enumerate(tree(target.worker.pid)):
+            pids[f"celery{i}"] = pid
+        spies = {
+            name: spy(pid, args.seconds, workdir / f"{name}.txt") for name, pid in pids.items()
+        }
+        time.sleep(1)
+        if args.load == "b4":
+            print(runner.b4_run(args.rate, args.seconds))
+        elif args.load == "b3":
+            print(runner.b3())
+        elif args.load == "b2":
+            print(runner.b2(args.clients))
+        else:
+            print(runner.b1())
+        for proc in spies.values():
+            proc.wait(60)
+        for name in spies:
+            path = workdir / f"{name}.txt"
+            if path.exists():
+                print(top(path))
+    finally:
+        swarm.close()
+        target.stop()
+        env.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
