@@ -14,7 +14,7 @@ help:
 	@echo "make run   - run web, worker, beat and flower locally (scripts/run_local.py)"
 	@echo "make demo  - demo accounts and a channel for the inbox page (flask --app wsgi demo)"
 	@echo "make test  - ruff, every test, then the web tier's integration tests again on gevent"
-	@echo "make bench - benchmarks against the Node.js socket.io peer (~25 min; docs/BENCHMARKS.md)"
+	@echo "make bench - benchmarks against the Node.js socket.io peer (~27 min; docs/BENCHMARKS.md)"
 	@echo "make bench-quick - the same harness at small sizes, one rep (< 1 min)"
 	@echo "make lint  - ruff check and format check"
 	@echo "make fmt   - autofix lint, then ruff format"

@@ -7,6 +7,7 @@ from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.support.databases import (
@@ -123,6 +124,21 @@ def _backend(database_url: str) -> str:
     return make_url(database_url).get_backend_name()
 
 
+def abandon_unfinished_deliveries(database_url: str) -> None:
+    """Close deliveries an earlier test left unfinished, so this test's workers never send them."""
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE deliveries SET status = 'failed', error = 'left by an earlier test' "
+                    "WHERE status IN ('pending', 'sending')"
+                )
+            )
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def make_stack(
     request: pytest.FixtureRequest,
@@ -133,6 +149,7 @@ def make_stack(
     """Build Stacks (default: the session database and Redis); all are closed at teardown."""
     stacks: list[Stack] = []
     request.node.stash[STACKS_KEY] = stacks
+    abandon_unfinished_deliveries(database_url)
     # Tasks left unacked by an earlier test (killed workers) must not reach this test's workers.
     flush_redis(redis_url)
 
