@@ -1,4 +1,4 @@
-"""Profile the platform under one benchmark load with py-spy (pip install py-spy).
+"""Profile the platform under one benchmark load with py-spy (in requirements-dev.txt).
 
     python -m bench.profile --mode eventlet --load b4 --rate 200 --seconds 10
     python -m bench.profile --mode gevent --load b3 --clients 2000

@@ -26,7 +26,8 @@ from tests.support.redis_server import RedisServer
 
 SECRET = "bench-realtime-secret-0123456789abcdef0123456789abcdef"
 POSTGRES_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-DATABASE_NAME = "bench_realtime"
+# BENCH_DATABASE lets two benchmark runs on one machine keep out of each other's way.
+DATABASE_NAME = os.environ.get("BENCH_DATABASE", "bench_realtime")
 PEER = "peer"
 
 
