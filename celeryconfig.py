@@ -59,8 +59,12 @@ task_routes = {
 }
 
 # Flower shows tasks only when workers send events.
-worker_send_task_events = True
-task_send_sent_event = True
+# Task events cost every task several publishes (half the worker's main process under load,
+# docs/BENCHMARKS.md, B4), so they are off until someone watches: Flower, started with
+# --enable_events (scripts/flower.sh), turns them on in every worker it sees. Tasks then show
+# from `received` on; the web tier's `task-sent` events stay off for the same reason.
+worker_send_task_events = False
+task_send_sent_event = False
 
 # The one retry policy for transient errors: exponential backoff with jitter, bounded.
 TASK_RETRY_POLICY = {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Start Flower behind basic auth. An open Flower (no login) only outside production, when
-# ALLOW_OPEN_FLOWER=true, and then on loopback only. Task events stay on (Flower turns them on in
-# the workers too) so tasks are visible, and the tasks kept in memory are bounded.
+# ALLOW_OPEN_FLOWER=true, and then on loopback only. Workers send task events only when asked
+# (celeryconfig.py): --enable_events has Flower ask every worker it sees, so tasks are visible
+# while it runs; the tasks it keeps in memory are bounded.
 # Equivalent to: celery -A worker.celery_app flower --port=${FLOWER_PORT:-5555} --basic-auth=${FLOWER_BASIC_AUTH}
 set -eu
 

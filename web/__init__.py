@@ -81,7 +81,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     register_commands(app)
 
-    set_dispatcher(BrokerClient().enqueue)
+    # Publishes run on the async mode's own background tasks (green threads under a server).
+    set_dispatcher(BrokerClient(spawn=lambda flush: socketio.start_background_task(flush)).enqueue)
     origins = settings.WEBSOCKET_CORS_ORIGINS
     manager = CatchUpRedisManager(settings.redis_url, channel=SOCKETIO_CHANNEL)
     socketio.init_app(

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 
+from core import logs
 from core.services.dispatch import DELIVERY_TASKS, batches
 
 log = logging.getLogger(__name__)
 # After a failed publish, requests skip the broker this long; the sweeper covers the gap.
 BREAKER_SECONDS = 5.0
+# At most this many request ids ride along in one task's headers (for the logs only).
+MAX_REQUEST_IDS = 20
+
+Spawn = Callable[[Callable[[], None]], Any]
 
 
 # Celery keeps its result backend per thread, so under eventlet or gevent every request's green
@@ -28,17 +35,66 @@ class SentTask:
 
 
 class BrokerClient:
-    """Sends delivery tasks by name, with a circuit breaker for when Redis is down."""
+    """Publishes delivery tasks from a background green thread, coalescing concurrent commits.
 
-    def __init__(self) -> None:
+    A request only appends its delivery ids and, if no flush is under way, starts one; the
+    flush runs as soon as the request yields and publishes everything committed meanwhile in
+    one task per channel (up to the batch size). An idle server sends one task per request at
+    once; a busy one sends fewer, larger tasks, so the per-task cost in this process and in the
+    workers is shared (docs/BENCHMARKS.md, B4). A crash between commit and publish loses
+    nothing: the rows are pending and the sweeper re-sends them, as when Redis is down.
+    """
+
+    def __init__(self, spawn: Spawn | None = None) -> None:
         self.celery = Celery("admarket-web")
         self.celery.config_from_object("celeryconfig")
         self.open_until = 0.0
+        self.spawn: Spawn = spawn or _thread
+        self.lock = threading.Lock()
+        self.pending: dict[str, list[str]] = {}
+        self.request_ids: list[str] = []
+        self.flushing = False
 
     def enqueue(self, channel: str, delivery_ids: list[str]) -> None:
-        """Publish the deliveries' tasks, or raise (and open the breaker) if the broker fails."""
+        """Queue the deliveries for the next publish, or raise while the breaker is open."""
         if time.monotonic() < self.open_until:
             raise ConnectionError("broker unavailable recently; left to the sweeper")
+        request_id = logs.request_id.get()
+        with self.lock:
+            self.pending.setdefault(channel, []).extend(delivery_ids)
+            if request_id and len(self.request_ids) < MAX_REQUEST_IDS:
+                self.request_ids.append(request_id)
+            if self.flushing:
+                return
+            self.flushing = True
+        try:
+            self.spawn(self.flush)
+        except Exception:
+            with self.lock:
+                self.flushing = False
+            raise
+
+    def flush(self) -> None:
+        """Publish until nothing is pending; a failure leaves the rest to the sweeper."""
+        while True:
+            with self.lock:
+                pending, self.pending = self.pending, {}
+                request_ids, self.request_ids = self.request_ids, []
+                if not pending:
+                    self.flushing = False
+                    return
+            # The request ids go into the task headers (web/request_ids.py), so that
+            # `grep <request id>` still finds the worker's lines for a shared task.
+            with logs.bound(request_id=",".join(dict.fromkeys(request_ids)) or None):
+                for channel, ids in pending.items():
+                    self._publish(channel, ids)
+
+    def _publish(self, channel: str, delivery_ids: list[str]) -> None:
+        """Send one channel's deliveries as tasks; log instead of raising (nobody to raise to)."""
+        if time.monotonic() < self.open_until:
+            log.warning("broker unavailable recently; %d %s deliveries left to the sweeper",
+                        len(delivery_ids), channel)  # fmt: skip
+            return
         try:
             for batch in batches(delivery_ids):
                 sent = self.celery.send_task(
@@ -48,13 +104,19 @@ class BrokerClient:
                     ignore_result=True,
                     result_cls=SentTask,
                 )
-                # With the request id bound, this line links the API call to the worker's task.
                 log.info(
                     "enqueued %s for %d deliveries",
                     DELIVERY_TASKS[channel],
                     len(batch),
                     extra={"task_id": sent.id},
                 )
-        except Exception:
+        except Exception as exc:
             self.open_until = time.monotonic() + BREAKER_SECONDS
-            raise
+            log.warning("could not enqueue %d %s deliveries: %s", len(delivery_ids), channel, exc)
+
+
+def _thread(target: Callable[[], None]) -> threading.Thread:
+    """Run `target` on a daemon thread (green under a monkey-patched server)."""
+    thread = threading.Thread(target=target, name="broker-flush", daemon=True)
+    thread.start()
+    return thread

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from core.models import Delivery, Notification, User
 from core.models.base import utcnow
@@ -63,22 +63,22 @@ def claim_many(session: Session, delivery_ids: Sequence[str], lease_seconds: int
 
 
 def load(session: Session, delivery_ids: Sequence[str]) -> list[Claimed]:
-    """The claimed deliveries with their notification and recipient."""
-    rows = session.scalars(
-        select(Delivery)
-        .where(Delivery.id.in_(delivery_ids))
-        .options(selectinload(Delivery.notification))
+    """The claimed deliveries with their notification and recipient, in one query."""
+    rows = session.execute(
+        select(Delivery.id, Delivery.channel, Delivery.attempts, Notification, User)
+        .join(Notification, Delivery.notification_id == Notification.id)
+        .join(User, Notification.user_id == User.id)
+        .where(Delivery.id.in_(list(delivery_ids)))
     ).all()
-    users = {
-        u.id: u
-        for u in session.scalars(
-            select(User).where(User.id.in_({d.notification.user_id for d in rows}))
-        )
-    }
-    return [
-        Claimed(d.id, d.channel, d.notification, users[d.notification.user_id], d.attempts)
-        for d in rows
-    ]
+    return [Claimed(d_id, channel, n, u, attempts) for d_id, channel, attempts, n, u in rows]
+
+
+def claim_and_load(
+    session: Session, delivery_ids: Sequence[str], lease_seconds: int
+) -> list[Claimed]:
+    """Take every claimable delivery of a batch and load what performing them needs."""
+    won = claim_many(session, delivery_ids, lease_seconds)
+    return load(session, won) if won else []
 
 
 def finish(session: Session, delivery_id: str, **fields: Any) -> None:
@@ -162,6 +162,8 @@ def due_for_sweep(
 
 
 Sender = Callable[[Claimed], dict[str, Any] | None]
+# The extra columns a sender may return that `finish_many` stores in one statement.
+PLAIN = frozenset({"provider_message_id"})
 
 
 class PermanentFailure(Exception):
@@ -190,13 +192,12 @@ def deliver(
     so the task's retry (or the sweeper) performs them later.
     """
     counts = {"sent": 0, "failed": 0, "skipped": 0}
+    # Two transactions per batch, whatever its size: claim and load, then the outcomes.
     with session_factory() as session:
-        won = [d for d in delivery_ids if claim(session, d, lease_seconds)]
-    counts["skipped"] = len(delivery_ids) - len(won)
-    if not won:
+        claimed = claim_and_load(session, delivery_ids, lease_seconds)
+    counts["skipped"] = len(delivery_ids) - len(claimed)
+    if not claimed:
         return counts
-    with session_factory() as session:
-        claimed = load(session, won)
     done: list[tuple[str, dict[str, Any]]] = []
     failed: list[tuple[str, str]] = []
     try:
@@ -215,9 +216,19 @@ def deliver(
     finally:
         # Record what did happen even when a later send raised, so it is never repeated.
         with session_factory() as session:
-            for delivery_id, extra in done:
-                finish(session, delivery_id, **extra)
-            for delivery_id, error in failed:
-                fail(session, delivery_id, error)
+            _record(session, done, failed)
     counts["sent"], counts["failed"] = len(done), len(failed)
     return counts
+
+
+def _record(
+    session: Session, done: list[tuple[str, dict[str, Any]]], failed: list[tuple[str, str]]
+) -> None:
+    """Store a batch's outcomes: the plain sends in one executemany, the rest row by row."""
+    plain = [(d, extra.get("provider_message_id")) for d, extra in done if set(extra) <= PLAIN]
+    finish_many(session, plain)
+    for delivery_id, extra in done:
+        if not set(extra) <= PLAIN:
+            finish(session, delivery_id, **extra)
+    for delivery_id, error in failed:
+        fail(session, delivery_id, error)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core.models import Delivery, Notification, User
 from core.models.base import utcnow
@@ -32,11 +33,14 @@ CHANNELS: dict[str, tuple[str, ...]] = {
 
 def next_seq(session: Session, user_id: str) -> int:
     """Take the user's next seq under the user row's write lock, so seqs follow commit order."""
+    # A Core statement on the table: the ORM's bulk-update bookkeeping cost more than the
+    # round trip on the API path (docs/BENCHMARKS.md, B4); notify() syncs the loaded user.
+    users = User.__table__
     seq = session.execute(
-        update(User)
-        .where(User.id == user_id)
-        .values(last_seq=User.last_seq + 1)
-        .returning(User.last_seq)
+        update(users)
+        .where(users.c.id == user_id)
+        .values(last_seq=users.c.last_seq + 1)
+        .returning(users.c.last_seq)
     ).scalar_one()
     return int(seq)
 
@@ -54,9 +58,11 @@ def notify(
     """Store a notification for `user` with one pending delivery per channel, sent after commit."""
     if title is None or message is None:
         title, message = messages.render(notification_type, user.locale, data)
+    seq = next_seq(session, user.id)
+    set_committed_value(user, "last_seq", seq)
     notification = Notification(
         user_id=user.id,
-        seq=next_seq(session, user.id),
+        seq=seq,
         type=notification_type,
         title=title,
         message=message,

@@ -141,7 +141,7 @@ def _flower_env(stack: Stack, **extra: str) -> dict[str, str]:
 
 
 def test_flower_asks_for_the_password(module_stack: Stack) -> None:
-    """Flower from the Procfile's script: 401 without credentials, 200 with them."""
+    """Flower from the Procfile's script: 401 without credentials; with them, it sees tasks."""
     stack = module_stack.start(web=1, workers=1)
     port = free_port()
     env = _flower_env(stack, FLOWER_BASIC_AUTH="ops:flower-test-pass", FLOWER_PORT=str(port))
@@ -153,8 +153,28 @@ def test_flower_asks_for_the_password(module_stack: Stack) -> None:
         assert requests.get(url, timeout=10).status_code == 401
         assert requests.get(url, auth=("ops", "wrong"), timeout=10).status_code == 401
         assert requests.get(url, auth=("ops", "flower-test-pass"), timeout=10).status_code == 200
+        # Workers send task events only when asked (celeryconfig.py): Flower asks, so a
+        # delivery performed while it watches shows up in its task list.
+        api = stack.api(0)
+        owner, advertiser = api.register("channel_owner"), api.register("advertiser")
+        channel_id = create_channel(api, owner)["id"]
+
+        def seen() -> bool:
+            create_campaign(api, advertiser, channel_id)
+            return eventually(lambda: _flower_saw(url, "notifications.deliver_live"), 3.0)
+
+        assert eventually(seen, 45.0), "Flower never saw a delivery task"
     finally:
         flower.close()
+
+
+def _flower_saw(url: str, task_name: str) -> bool:
+    """Whether Flower's task list holds a succeeded task of this name."""
+    response = requests.get(
+        f"{url}api/tasks", auth=("ops", "flower-test-pass"), params={"limit": 50}, timeout=10
+    )
+    tasks = response.json().values() if response.status_code == 200 else []
+    return any(t.get("name") == task_name and t.get("state") == "SUCCESS" for t in tasks)
 
 
 def test_flower_refuses_to_run_open_unless_allowed_outside_production(module_stack: Stack) -> None:
