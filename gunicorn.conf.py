@@ -30,6 +30,13 @@ if _async_mode not in _WORKER_CLASSES:
 worker_class = _WORKER_CLASSES[_async_mode]
 threads = 100 if worker_class == "gthread" else 1
 
+# gevent records, for every greenlet it spawns, the spawning greenlet and a copy of the spawning
+# stack (debugging aids for gevent.util.format_run_info). Each websocket spawns three (engine.io's
+# writer and pinger, simple-websocket's reader), ~5 KB per idle connection in B1, plus the CPU to
+# capture them. The worker inherits this environment; set the variable to override.
+if _async_mode == "gevent":
+    os.environ.setdefault("GEVENT_TRACK_GREENLET_TREE", "false")
+
 # Each open websocket holds one greenlet connection, so this caps concurrent clients per process,
 # and a process at the cap accepts nothing else, /health and the API included. gunicorn's default,
 # 1000, is what held B1 to 1,000 sockets (docs/BENCHMARKS.md); 20000 leaves room above the

@@ -26,6 +26,7 @@ from web.api import (
 from web.cli import register_commands
 from web.dispatch import BrokerClient
 from web.errors import register_error_handlers
+from web.eventlet_input import with_eventlet_input
 from web.extensions import api, socketio
 from web.inbox import bp as inbox_page
 from web.presence import Presence
@@ -33,7 +34,7 @@ from web.prometheus import bp as metrics_endpoint
 from web.queue import CatchUpRedisManager
 from web.realtime import register_handlers
 from web.request_ids import init_request_ids
-from web.websocket_compression import WithoutWebSocketCompression
+from web.websocket_compression import without_websocket_compression
 
 BLUEPRINTS = (
     auth,
@@ -91,7 +92,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         client_manager=manager,
         cors_allowed_origins="*" if origins == ["*"] else origins,
     )
-    app.wsgi_app = WithoutWebSocketCompression(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = without_websocket_compression(app.wsgi_app)  # type: ignore[method-assign]
+    if settings.ASYNC_MODE == "eventlet":
+        app.wsgi_app = with_eventlet_input(app.wsgi_app)  # type: ignore[method-assign]
     # A bounded pool: every socket's connect and disconnect writes presence, and a burst of
     # thousands of disconnects (docs/BENCHMARKS.md) otherwise opened a Redis connection per green
     # thread at once, timing them all out and stalling the process. Waiters give up after 2 s.
