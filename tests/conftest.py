@@ -29,11 +29,44 @@ StackFactory = Callable[..., Stack]
 STACKS_KEY = pytest.StashKey[list[Stack]]()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark everything under tests/integration, so `-m "not integration"` runs fast."""
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the marker that runs a test on one database backend only."""
+    config.addinivalue_line(
+        "markers",
+        "one_backend: what the test checks does not depend on the database, so it runs on one "
+        "backend only (PostgreSQL when it answers, else SQLite; TEST_EVERY_BACKEND=1: both)",
+    )
+
+
+def _one_backend() -> str:
+    """The backend `one_backend` tests run on: production's PostgreSQL if it answers here."""
+    return "postgresql" if postgres_unavailable_reason(postgres_url()) is None else "sqlite"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark everything under tests/integration, so `-m "not integration"` runs fast.
+
+    Tests marked `one_backend` keep only their run on the backend _one_backend() names; the
+    other is deselected (storage behaviour is tested on both backends by the other tests).
+    """
+    every_backend = os.environ.get("TEST_EVERY_BACKEND", "") not in ("", "0")
+    backend: str | None = None
+    kept: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
     for item in items:
         if "integration" in Path(str(item.path)).parts:
             item.add_marker(pytest.mark.integration)
+        callspec = getattr(item, "callspec", None)
+        param = callspec.params.get("database_url") if callspec is not None else None
+        if not every_backend and param is not None and item.get_closest_marker("one_backend"):
+            backend = backend or _one_backend()
+            if param != backend:
+                deselected.append(item)
+                continue
+        kept.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
 
 
 @pytest.hookimpl(wrapper=True)

@@ -231,6 +231,9 @@ def test_a_worker_killed_mid_burst_loses_and_repeats_nothing(
     assert unsent == []
 
 
+# The outbox writer instead of SendGrid; the deliveries' storage is the same as above, where
+# both backends are tested.
+@pytest.mark.one_backend
 def test_without_a_key_the_lifecycle_leaves_five_eml_files(
     make_stack: Callable[..., Stack],
 ) -> None:
@@ -252,6 +255,7 @@ def test_without_a_key_the_lifecycle_leaves_five_eml_files(
     assert "written to" in stack.workers[0].log_text()
 
 
+@pytest.mark.one_backend  # templates rendered in every locale; the database is not involved
 def test_previews_and_the_test_email_command(
     make_stack: Callable[..., Stack], fake: FakeSendGrid
 ) -> None:

@@ -15,9 +15,11 @@ from tests.support.stack import Stack
 from tests.support.tokens import make_token
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-pytestmark = pytest.mark.skipif(
-    js_client_unavailable() is not None, reason=js_client_unavailable() or ""
-)
+pytestmark = [
+    pytest.mark.skipif(js_client_unavailable() is not None, reason=js_client_unavailable() or ""),
+    # The wire contract with the official client; test_lifecycle.py covers both backends.
+    pytest.mark.one_backend,
+]
 
 
 @pytest.fixture

@@ -5,8 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from tests.support.flows import create_campaign, create_channel
 from tests.support.stack import Stack
+
+# Two web processes joined by Redis, counting sockets in Redis; the database only stores.
+pytestmark = pytest.mark.one_backend
 
 
 def _websocket(stack: Stack, i: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -140,6 +141,7 @@ def _flower_env(stack: Stack, **extra: str) -> dict[str, str]:
     return {**stack.env, "PATH": path, "PYTHONPATH": str(REPO_ROOT), **extra}
 
 
+@pytest.mark.one_backend  # Flower, its password and Celery's task events: no database
 def test_flower_asks_for_the_password(module_stack: Stack) -> None:
     """Flower from the Procfile's script: 401 without credentials; with them, it sees tasks."""
     stack = module_stack.start(web=1, workers=1)
@@ -177,6 +179,7 @@ def _flower_saw(url: str, task_name: str) -> bool:
     return any(t.get("name") == task_name and t.get("state") == "SUCCESS" for t in tasks)
 
 
+@pytest.mark.one_backend  # the start script's checks, before anything connects anywhere
 def test_flower_refuses_to_run_open_unless_allowed_outside_production(module_stack: Stack) -> None:
     """No password: refused; ALLOW_OPEN_FLOWER is honoured in development only."""
     for extra in ({}, {"ALLOW_OPEN_FLOWER": "true", "APP_ENV": "production"}):
@@ -188,6 +191,7 @@ def test_flower_refuses_to_run_open_unless_allowed_outside_production(module_sta
         assert "refusing to start" in done.stderr
 
 
+@pytest.mark.one_backend  # a settings check at import, before any database connection
 def test_production_web_refuses_cors_star(module_stack: Stack) -> None:
     """The web process stops at start, naming the variable, before serving anything."""
     env = {

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.stack import Stack
+
+# The document is generated from the request schemas; no database is involved.
+pytestmark = pytest.mark.one_backend
 
 SPEC_PATHS = {
     ("post", "/api/auth/register"),

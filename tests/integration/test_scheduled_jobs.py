@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy import create_engine, text
 
 from core.models.base import new_id
@@ -27,6 +28,7 @@ PERIODS = {"update_platform_stats": 6, "cleanup_old_notifications": 6,
 COMPRESSED = {"JOB_INTERVALS": json.dumps(PERIODS), "JOB_CATCH_UP_SECONDS": "3600"}
 CRONTABS = tuple(DEFAULT_CADENCES.values())
 STARTED = re.compile(r"job (\w+) period (\S+) \((\w+), attempt (\d+)\): started")
+CATCH_UP_DONE = re.compile(r"Task maintenance\.catch_up\[[\w-]+\] succeeded")
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -39,6 +41,37 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.3)
+
+
+def maintenance_drained(stack: Stack) -> bool:
+    """No maintenance task is queued in Redis, prefetched or running in a worker.
+
+    Tasks are acked late (celeryconfig.py), so a task stays in kombu's `unacked` hash until it
+    has finished; a catch-up sends the runs it finds missing before it finishes.
+    """
+    client = redis.Redis.from_url(stack.redis_url, socket_timeout=5)
+    try:
+        for key in client.scan_iter(match="maintenance*"):
+            if client.type(key) == b"list" and client.llen(key):
+                return False
+        return not any("maintenance" in json.loads(raw)[1:] for raw in client.hvals("unacked"))
+    finally:
+        client.close()
+
+
+def wait_drained(stack: Stack, timeout: float = 30) -> None:
+    """Wait until maintenance_drained() holds on two looks in a row.
+
+    Twice, because a message a worker is fetching is, for an instant, in neither place.
+    """
+
+    def drained() -> bool:
+        if not maintenance_drained(stack):
+            return False
+        time.sleep(0.3)
+        return maintenance_drained(stack)
+
+    wait_until(drained, timeout, f"every maintenance task to finish\n{stack.logs()}")
 
 
 def rows(stack: Stack, sql: str, **params: Any) -> list[Any]:
@@ -208,8 +241,8 @@ def test_two_beats_make_one_effect_per_period(make_stack) -> None:
     admin = stack.create_admin()
     owner = funded_owner(stack)
     withdrawal_id = old_withdrawal(stack, owner, "250.00", hours=25)
-    stack.start_beat()
-    stack.start_beat()
+    for beat in [stack.start_beat(wait=False), stack.start_beat(wait=False)]:
+        beat.wait_ready()
 
     wait_until(
         lambda: len(reminders_of(stack, admin.id)) >= 4 or None,
@@ -220,10 +253,22 @@ def test_two_beats_make_one_effect_per_period(make_stack) -> None:
     answer = stack.api(token=admin.access_token).post(f"/api/withdrawals/{withdrawal_id}/process")
     assert answer.status_code == 200, answer.text
     processed_at = datetime.now(UTC)
-    time.sleep(3 * PERIODS["send_pending_withdrawal_reminders"])
+
+    def windows_since_processed() -> int:
+        runs = runs_since(stack, processed_at)
+        return sum(
+            r[0] == "send_pending_withdrawal_reminders" and r[2] == "succeeded" for r in runs
+        )
+
+    # Two more windows run (one entirely after the processing) before the beats stop.
+    wait_until(
+        lambda: windows_since_processed() >= 2,
+        30,
+        f"two reminder windows after the withdrawal was processed\n{stack.logs()}",
+    )
     for beat in stack.beats:
         beat.stop()
-    time.sleep(2)
+    wait_drained(stack)
 
     runs = runs_since(stack, since)
     per_period = Counter((job, period) for job, period, *_ in runs)
@@ -296,7 +341,13 @@ def test_beat_start_catches_up_missed_periods_once(make_stack) -> None:
         f"the catch-up runs of every job\n{stack.logs()}",
     )
     stack.start_beat()  # a second start-up catch-up finds nothing missing
-    time.sleep(5)
+    # Two catch-ups done: each beat's at its start (the periodic one is JOB_CATCH_UP_SECONDS away).
+    wait_until(
+        lambda: sum(len(CATCH_UP_DONE.findall(w.log_text())) for w in stack.workers) >= 2,
+        30,
+        f"the second beat's start-up catch-up\n{stack.logs()}",
+    )
+    wait_drained(stack)  # whatever that catch-up sent has run too
     runs = runs_since(stack, since)
     assert Counter(job for job, *_ in runs) == dict.fromkeys(JOBS, 1), runs
 

@@ -8,9 +8,9 @@ import socketio
 from tests.support.stack import Stack
 
 
-def test_health_register_and_live_connect(stack: Stack) -> None:
+def test_health_register_and_live_connect(module_stack: Stack) -> None:
     """/health answers JSON, two users register and each live socket is greeted as its user."""
-    stack.start(web=1, workers=1)
+    stack = module_stack.start(web=1, workers=1)
     api = stack.api()
 
     health = api.get("/health")
@@ -30,9 +30,9 @@ def test_health_register_and_live_connect(stack: Stack) -> None:
         assert greeting == {"status": "ok", "user_id": account.id}
 
 
-def test_forged_token_is_refused(stack: Stack) -> None:
+def test_forged_token_is_refused(module_stack: Stack) -> None:
     """A socket with a token the server did not sign gets connect_error, not a session."""
-    stack.start(web=1, workers=0)
+    stack = module_stack.start(web=1, workers=0)
     client = stack.live("not-a-jwt", connect=False)
     with pytest.raises(socketio.exceptions.ConnectionError):
         client.connect()

@@ -112,7 +112,10 @@ class FakeSendGrid:
         self.server.daemon_threads = True
         self.server.server_bind()
         self.server.server_activate()
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # shutdown() waits for serve_forever's next poll: 0.5 s by default, on every close.
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     # --- lifecycle ---------------------------------------------------------------
 

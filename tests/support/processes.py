@@ -7,11 +7,13 @@ import re
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from mirakuru import Executor, HTTPExecutor, TCPExecutor
-from mirakuru.exceptions import ExecutorError
+from mirakuru import Executor, HTTPExecutor, SimpleExecutor, TCPExecutor
+from mirakuru.exceptions import AlreadyRunning, ExecutorError
 
 from tests.support.environment import is_app_setting
 from tests.support.paths import REPO_ROOT
@@ -66,11 +68,20 @@ class _CleanTCPExecutor(_CleanEnvMixin, TCPExecutor):
 class ManagedProcess:
     """One real child process (its own process group) with its log file."""
 
-    def __init__(self, name: str, executor: Executor, log_path: Path, log_file: IO[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        executor: Executor,
+        log_path: Path,
+        log_file: IO[str],
+        close_signal: int = signal.SIGTERM,
+    ) -> None:
         self.name = name
         self.executor = executor
         self.log_path = log_path
         self._log_file = log_file
+        # What close() sends first; stop() always asks with SIGTERM.
+        self.close_signal = close_signal
 
     @property
     def pid(self) -> int | None:
@@ -91,8 +102,24 @@ class ManagedProcess:
 
     def start(self) -> ManagedProcess:
         """Start the process and wait until it is ready, failing with its log tail."""
+        return self.spawn().wait_ready()
+
+    def spawn(self) -> ManagedProcess:
+        """Start the process without waiting for it: wait_ready() later, so starts overlap."""
         try:
-            self.executor.start()
+            if self.executor.pre_start_check():
+                # Something already answers where this process would (a port reused too soon).
+                raise AlreadyRunning(self.executor)
+            SimpleExecutor.start(self.executor)  # Popen; the start timeout begins now
+        except ExecutorError as exc:
+            self.kill()
+            raise RuntimeError(f"{self.name} failed to start: {exc}\n{self.log_tail()}") from exc
+        return self
+
+    def wait_ready(self) -> ManagedProcess:
+        """Wait until the spawned process is ready (mirakuru's check), failing with its log."""
+        try:
+            self.executor.wait_for(self.executor.check_subprocess)
         except ExecutorError as exc:
             self.kill()
             raise RuntimeError(f"{self.name} failed to start: {exc}\n{self.log_tail()}") from exc
@@ -141,9 +168,26 @@ class ManagedProcess:
 
     def close(self, grace: float = STOP_GRACE) -> None:
         """Stop the process for good and close its log file."""
-        self.stop(grace)
+        close_all([self], grace)
+
+
+def close_all(procs: Iterable[ManagedProcess], grace: float = STOP_GRACE) -> None:
+    """Stop several processes for good at once: each its close_signal, one grace, SIGKILL.
+
+    Like ManagedProcess.stop(), but the waits overlap, so closing a whole stack takes as long
+    as its slowest process, not the sum of them all.
+    """
+    procs = list(procs)
+    for proc in procs:
+        if proc.running():
+            proc.send_signal(proc.close_signal)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        proc.wait(max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        proc.kill()
         # The file stays open across stop()/start() so a restarted server keeps logging.
-        self._log_file.close()
+        proc._log_file.close()
 
 
 def _open_log(log_dir: Path, name: str) -> tuple[Path, IO[str]]:
@@ -167,9 +211,17 @@ def _common_kwargs(env: dict[str, str], log_file: IO[str], cwd: Path) -> dict[st
 
 
 def start_web(
-    env: dict[str, str], port: int, log_dir: Path, name: str = "web", cwd: Path = REPO_ROOT
+    env: dict[str, str],
+    port: int,
+    log_dir: Path,
+    name: str = "web",
+    cwd: Path = REPO_ROOT,
+    wait: bool = True,
 ) -> ManagedProcess:
-    """Run gunicorn on `port` and wait until GET /health answers with any status."""
+    """Run gunicorn on `port` and wait until GET /health answers with any status.
+
+    With wait=False the process is only spawned: call wait_ready() on it (as for the others).
+    """
     log_path, log_file = _open_log(log_dir, name)
     executor = _CleanHTTPExecutor(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
@@ -179,7 +231,16 @@ def start_web(
         request_timeout=5,
         **_common_kwargs({**env, "PORT": str(port)}, log_file, cwd),
     )
-    return ManagedProcess(name, executor, log_path, log_file).start()
+    # Closed with gunicorn's quick shutdown (QUIT): on TERM it waits for every idle keep-alive
+    # connection (keepalive, 5 s) and open socket (graceful_timeout, 25 s) a test left behind,
+    # and what the tests check is never how the web process stops. Its log still ends cleanly.
+    proc = ManagedProcess(name, executor, log_path, log_file, close_signal=signal.SIGQUIT)
+    return _launch(proc, wait)
+
+
+def _launch(proc: ManagedProcess, wait: bool) -> ManagedProcess:
+    """Start `proc` and wait until it is ready, or (wait=False) only spawn it."""
+    return proc.start() if wait else proc.spawn()
 
 
 def start_worker(
@@ -190,6 +251,7 @@ def start_worker(
     concurrency: int = 2,
     extra_args: tuple[str, ...] = ("--without-mingle", "--without-gossip"),
     cwd: Path = REPO_ROOT,
+    wait: bool = True,
 ) -> ManagedProcess:
     """Run a celery worker and wait for its "<name>@host ready." log line."""
     log_path, log_file = _open_log(log_dir, name)
@@ -215,7 +277,7 @@ def start_worker(
         ready=rf"{re.escape(name)}@\S+ ready\.",
         **_common_kwargs(env, log_file, cwd),
     )
-    return ManagedProcess(name, executor, log_path, log_file).start()
+    return _launch(ManagedProcess(name, executor, log_path, log_file), wait)
 
 
 def start_beat(
@@ -224,6 +286,7 @@ def start_beat(
     log_dir: Path,
     name: str = "beat",
     cwd: Path = REPO_ROOT,
+    wait: bool = True,
 ) -> ManagedProcess:
     """Run celery beat with its schedule file in a temp dir and wait for it to start."""
     log_path, log_file = _open_log(log_dir, name)
@@ -241,7 +304,7 @@ def start_beat(
     executor = _LogReadyExecutor(
         command, log_path, ready=r"beat: Starting\.\.\.", **_common_kwargs(env, log_file, cwd)
     )
-    return ManagedProcess(name, executor, log_path, log_file).start()
+    return _launch(ManagedProcess(name, executor, log_path, log_file), wait)
 
 
 def start_tcp_server(

@@ -60,14 +60,20 @@ class Stack:
         reset_database(self.database_url, self.env)
 
     def start(self, web: int = 1, workers: int = 1, beat: bool = False) -> Stack:
-        """Make sure at least this many processes run; idempotent for module-scoped stacks."""
+        """Make sure at least this many processes run; idempotent for module-scoped stacks.
+
+        The missing processes start side by side: all are spawned, then each is waited for.
+        """
         self.migrate()
-        while len(self._alive(self.webs)) < web:
-            self.start_web()
-        while len(self._alive(self.workers)) < workers:
-            self.start_worker()
+        starting: list[ManagedProcess] = []
+        for _ in range(web - len(self._alive(self.webs))):
+            starting.append(self.webs[self.start_web(wait=False)])
+        for _ in range(workers - len(self._alive(self.workers))):
+            starting.append(self.start_worker(wait=False))
         if beat and not self._alive(self.beats):
-            self.start_beat()
+            starting.append(self.start_beat(wait=False))
+        for proc in starting:
+            proc.wait_ready()
         return self
 
     @staticmethod
@@ -75,13 +81,20 @@ class Stack:
         """Return the processes still running."""
         return [p for p in procs if p.running()]
 
-    def start_web(self, extra_env: dict[str, str] | None = None) -> int:
-        """Start one more web process on a free port and return its index."""
+    def start_web(self, extra_env: dict[str, str] | None = None, wait: bool = True) -> int:
+        """Start one more web process on a free port and return its index.
+
+        wait=False only spawns it: wait_ready() on stack.webs[index] before using it.
+        """
         self.migrate()
         index = len(self.webs)
         port = free_port()
+        while port in self.web_ports:  # a web spawned just before may not listen yet
+            port = free_port()
         env = {**self.env, **(extra_env or {})}
-        proc = processes.start_web(env, port, self.log_dir, name=f"web{index}", cwd=self.cwd)
+        proc = processes.start_web(
+            env, port, self.log_dir, name=f"web{index}", cwd=self.cwd, wait=wait
+        )
         self.webs.append(proc)
         self.web_ports.append(port)
         return index
@@ -97,13 +110,15 @@ class Stack:
         self.workers.append(proc)
         return proc
 
-    def start_beat(self, extra_env: dict[str, str] | None = None) -> ManagedProcess:
-        """Start one more celery beat with its own schedule file."""
+    def start_beat(
+        self, extra_env: dict[str, str] | None = None, wait: bool = True
+    ) -> ManagedProcess:
+        """Start one more celery beat with its own schedule file (wait=False: only spawn)."""
         index = len(self.beats)
         name = f"beat{index}"
         schedule = self.workdir / f"celerybeat-schedule-{index}"
         env = {**self.env, **(extra_env or {})}
-        proc = processes.start_beat(env, schedule, self.log_dir, name=name, cwd=self.cwd)
+        proc = processes.start_beat(env, schedule, self.log_dir, name=name, cwd=self.cwd, wait=wait)
         self.beats.append(proc)
         return proc
 
@@ -122,14 +137,13 @@ class Stack:
         self.webs[i].kill(sig)
 
     def close(self) -> None:
-        """Disconnect clients and stop every process, beat and workers before web."""
+        """Disconnect clients, then stop every process at once, sharing one grace period."""
         for client in self._clients:
             # Teardown must go on whatever a client does.
             with contextlib.suppress(Exception):
                 client.disconnect()
         self._clients.clear()
-        for proc in [*self.beats, *self.workers, *self.webs]:
-            proc.close()
+        processes.close_all([*self.beats, *self.workers, *self.webs])
         if hasattr(self, "_engine"):
             self._engine.dispose()
 
