@@ -51,6 +51,11 @@ BLUEPRINTS = (
 )
 
 
+def _served_by_engineio() -> tuple[str, int]:
+    """Never reached: the Socket.IO middleware serves /socket.io/ in front of Flask."""
+    return "", 404
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web application: REST API, Socket.IO endpoint and CLI commands."""
     settings = settings or get_settings()
@@ -92,6 +97,17 @@ def create_app(settings: Settings | None = None) -> Flask:
         client_manager=manager,
         cors_allowed_origins="*" if origins == ["*"] else origins,
     )
+    # Flask-SocketIO runs every Socket.IO event in a request context built from the socket's
+    # handshake environ (/socket.io/). With no rule for that path Flask stores a NotFound and its
+    # traceback on each one: ~50 objects in reference cycles per event, which the cyclic GC then
+    # collected in full passes of 200-300 ms over the heap of thousands of sockets, stalling every
+    # socket (B3's p99, docs/BENCHMARKS.md). This rule only lets the URL map match: engine.io's
+    # middleware answers /socket.io/ before a request could ever reach the view.
+    # Websocket upgrades match only rules marked websocket=True, hence two rules.
+    for websocket in (False, True):
+        app.add_url_rule(
+            "/socket.io/", "socketio", view_func=_served_by_engineio, websocket=websocket
+        )
     app.wsgi_app = without_websocket_compression(app.wsgi_app)  # type: ignore[method-assign]
     if settings.ASYNC_MODE == "eventlet":
         app.wsgi_app = with_eventlet_input(app.wsgi_app)  # type: ignore[method-assign]
