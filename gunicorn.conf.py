@@ -91,5 +91,5 @@ def post_worker_init(worker: object) -> None:
     # The app, its libraries and their caches live as long as the process, yet every full
     # (generation 2) collection walked them again: with 2,000 sockets that stopped the process for
     # 200-300 ms at a time, eventlet's B3 p99 (docs/BENCHMARKS.md). Frozen, they are skipped
-    # (46-164 ms passes, p99 ~100-150 ms); objects created later are collected as before.
+    # (46-164 ms passes, p99 129-192 ms); objects created later are collected as before.
     gc.freeze()
