@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections import Counter
 from typing import Any
 
 from bench.procs import ROOT, node_script
@@ -62,10 +63,7 @@ class Swarm:
         answers = self._all(
             [{"cmd": "connect", "url": url, "clients": c, "concurrency": 16} for c in per_proc]
         )
-        errors: dict[str, int] = {}
-        for answer in answers:
-            for why, count in answer["errors"].items():
-                errors[why] = errors.get(why, 0) + count
+        errors = _merged(answers, "errors")
         return {
             "open": sum(a["open"] for a in answers),
             "failed": sum(a["failed"] for a in answers),
@@ -86,10 +84,7 @@ class Swarm:
         answers = self.broadcast({"cmd": "stats", "samples": samples})
         firsts = [a["first_at"] for a in answers if a["first_at"]]
         lasts = [a["last_at"] for a in answers if a["last_at"]]
-        reasons: dict[str, int] = {}
-        for answer in answers:
-            for why, count in answer["drop_reasons"].items():
-                reasons[why] = reasons.get(why, 0) + count
+        reasons = _merged(answers, "drop_reasons")
         return {
             "received": sum(a["received"] for a in answers),
             "first_at": min(firsts) if firsts else None,
@@ -133,3 +128,11 @@ class Swarm:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def _merged(answers: list[dict[str, Any]], key: str) -> dict[str, int]:
+    """The helpers' counts under `key` (reason -> count), summed across helper processes."""
+    total: Counter[str] = Counter()
+    for answer in answers:
+        total.update(answer[key])
+    return dict(total)

@@ -6,20 +6,9 @@
 // Request i is scheduled for go + delay + i / R whether or not earlier ones have answered; its body
 // is bodies[i % n] with title "b4 <scheduled epoch ms>", so the receiving socket can time it.
 // Prints one JSON line: statuses, response-time samples (from the schedule) and scheduler lag.
-import { readFileSync } from "node:fs";
-import readline from "node:readline";
+import { config, waitForGo } from "./helper.mjs";
 import http from "node:http";
 
-const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
-
-// Ready, then wait for the controller's go: the epoch ms every helper of a window starts from.
-async function waitForGo() {
-  process.stdout.write("ready\n");
-  const lines = readline.createInterface({ input: process.stdin });
-  const line = await new Promise((resolve) => lines.once("line", resolve));
-  lines.close();
-  return Number(line) + (config.delay || 0);
-}
 const target = new URL(config.url);
 const agent = new http.Agent({ keepAlive: true, maxSockets: config.maxSockets || 128 });
 const now = () => performance.timeOrigin + performance.now();

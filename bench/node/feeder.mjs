@@ -5,21 +5,10 @@
 // "rate": R, "delay": D, "offset": 0}.
 // rate 0 sends as fast as it can (a burst); otherwise message i is scheduled for
 // go + delay + i / rate and carries that time as data.t (open loop). Prints one JSON line.
-import { readFileSync } from "node:fs";
-import readline from "node:readline";
+import { config, waitForGo } from "./helper.mjs";
 import { Emitter } from "@socket.io/redis-emitter";
 import { createClient } from "redis";
 
-const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
-
-// Ready, then wait for the controller's go: the epoch ms every helper of a window starts from.
-async function waitForGo() {
-  process.stdout.write("ready\n");
-  const lines = readline.createInterface({ input: process.stdin });
-  const line = await new Promise((resolve) => lines.once("line", resolve));
-  lines.close();
-  return Number(line) + (config.delay || 0);
-}
 const client = createClient({ url: config.redisUrl });
 await client.connect();
 const emitter = new Emitter(client);
