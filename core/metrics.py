@@ -59,6 +59,18 @@ _COUNTER_FAMILIES = (
         "task_failures", "Celery tasks that raised, by task and exception", ("task", "exception")
     ),
     Family("task_retries", "Celery task retries, by task", ("task",)),
+    Family("rate_limited", "API calls refused with 429, by route", ("endpoint",)),
+    Family(
+        "socket_refusals",
+        "Socket.IO handshakes refused by a limit (rate_limited, too_many_connections)",
+        ("reason",),
+    ),
+    Family(
+        "socket_disconnects",
+        "Sockets cut off by a limit (event_budget, slow_consumer)",
+        ("reason",),
+    ),
+    Family("socket_unknown_events", "Socket.IO events no handler knows, ignored", ()),
 )
 COUNTERS = {f.name: f for f in _COUNTER_FAMILIES}
 HISTOGRAMS = {

@@ -7,7 +7,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -77,15 +77,63 @@ class Settings(BaseSettings):
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # How long /health?deep=1 waits for a worker to answer the canary task.
     HEALTH_CANARY_TIMEOUT_SECONDS: float = Field(default=3.0, gt=0, le=30)
+    # --- The edge: rate limits and caps against hostile or careless clients ---
+    # Off only for load tests: turns off every rate limit, API and sockets alike; the hard caps
+    # (sockets per user, frame size, unsent bytes, body size) stay.
+    RATE_LIMIT_ENABLED: bool = True
+    # Limits in the `limits` notation ("10/minute", several joined by ";"), shared in Redis.
+    # Login: failed attempts per account, and all attempts per client address.
+    RATE_LIMIT_LOGIN_ACCOUNT: str = "5/minute;20/hour"
+    RATE_LIMIT_LOGIN_ADDRESS: str = "30/minute;300/hour"
+    RATE_LIMIT_REGISTER: str = "10/minute;50/hour"
+    RATE_LIMIT_REFRESH: str = "30/minute"
+    # Every POST/PATCH/PUT/DELETE under /api by one signed-in user (by address when anonymous).
+    RATE_LIMIT_WRITES: str = "120/minute"
+    # Socket.IO handshakes per client address.
+    RATE_LIMIT_SOCKET_CONNECT: str = "60/minute"
+    # Events one socket may send: a sustained rate and a burst; past it the socket is cut off.
+    SOCKET_EVENTS_PER_SECOND: float = Field(default=10.0, gt=0)
+    SOCKET_EVENT_BURST: int = Field(default=50, ge=1)
+    SOCKETS_PER_USER: int = Field(default=20, ge=1)
+    SOCKET_MAX_MESSAGE_BYTES: int = Field(default=64 * 1024, ge=1024)
+    SOCKET_MAX_QUEUE_BYTES: int = Field(default=1024 * 1024, ge=16 * 1024)
+    MAX_REQUEST_BYTES: int = Field(default=1024 * 1024, ge=1024)
+    # Proxies in front of the web tier whose X-Forwarded-For is trusted (Heroku's router: 1).
+    TRUSTED_PROXY_COUNT: int = Field(default=0, ge=0, le=10)
+    # Origins that may call the REST API from a browser; default: FRONTEND_URL's origin.
+    CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Lets monitoring run /health?deep=1 without an admin token (header X-Health-Token).
+    HEALTH_TOKEN: str | None = None
     TELEGRAM_BOT_TOKEN: str | None = None
     VK_SERVICE_KEY: str | None = None
 
-    @field_validator("WEBSOCKET_CORS_ORIGINS", mode="before")
+    @field_validator("WEBSOCKET_CORS_ORIGINS", "CORS_ORIGINS", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         """Accept a comma-separated string, as operators write it in the environment."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator(
+        "RATE_LIMIT_LOGIN_ACCOUNT",
+        "RATE_LIMIT_LOGIN_ADDRESS",
+        "RATE_LIMIT_REGISTER",
+        "RATE_LIMIT_REFRESH",
+        "RATE_LIMIT_WRITES",
+        "RATE_LIMIT_SOCKET_CONNECT",
+    )
+    @classmethod
+    def _parsable_limits(cls, value: str) -> str:
+        """Refuse a limit the `limits` library cannot read, instead of failing every request."""
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a limit like '10/minute' or '5/minute;50/hour'"
+            ) from None
         return value
 
     @field_validator("SENDGRID_WEBHOOK_PUBLIC_KEY")
@@ -139,6 +187,14 @@ class Settings(BaseSettings):
             return self.REDIS_URL
         auth = f":{quote(self.REDIS_PASSWORD)}@" if self.REDIS_PASSWORD else ""
         return f"redis://{auth}{self.REDIS_HOST}:{self.REDIS_PORT}/{self.REDIS_DB}"
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """The origins the REST API answers CORS for: CORS_ORIGINS, else FRONTEND_URL's origin."""
+        if self.CORS_ORIGINS:
+            return self.CORS_ORIGINS
+        parts = urlsplit(self.FRONTEND_URL)
+        return [f"{parts.scheme}://{parts.netloc}"] if parts.scheme and parts.netloc else []
 
     @property
     def is_sqlite(self) -> bool:

@@ -27,13 +27,15 @@ from web.cli import register_commands
 from web.dispatch import BrokerClient
 from web.errors import register_error_handlers
 from web.eventlet_input import with_eventlet_input
-from web.extensions import api, socketio
+from web.extensions import api, cors, socketio
 from web.inbox import bp as inbox_page
+from web.limits import init_limits, with_trusted_proxies
 from web.presence import Presence
 from web.prometheus import bp as metrics_endpoint
 from web.queue import CatchUpRedisManager
 from web.realtime import register_handlers
 from web.request_ids import init_request_ids
+from web.socket_guard import SocketGuard
 from web.websocket_compression import without_websocket_compression
 
 BLUEPRINTS = (
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.activate()
     app = Flask(__name__)
     init_request_ids(app)
+    init_limits(app, settings)
     app.config.update(
         SETTINGS=settings,
         SECRET_KEY=settings.JWT_SECRET_KEY,
@@ -86,6 +89,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(metrics_endpoint)
     register_error_handlers(app)
     register_commands(app)
+    # The REST API only: Socket.IO answers its own CORS from WEBSOCKET_CORS_ORIGINS. Bearer
+    # tokens, no cookies, hence no credentials mode.
+    cors.init_app(
+        app,
+        resources={r"/api/*": {"origins": settings.cors_origins}},
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["Retry-After", "X-Request-ID", "X-RateLimit-Limit",
+                        "X-RateLimit-Remaining", "X-RateLimit-Reset"],
+        max_age=600,
+    )  # fmt: skip
 
     # Publishes run on the async mode's own background tasks (green threads under a server).
     set_dispatcher(BrokerClient(spawn=lambda flush: socketio.start_background_task(flush)).enqueue)
@@ -96,6 +109,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         async_mode=settings.ASYNC_MODE,
         client_manager=manager,
         cors_allowed_origins="*" if origins == ["*"] else origins,
+        # Larger frames are refused by the websocket server before they are read whole.
+        max_http_buffer_size=settings.SOCKET_MAX_MESSAGE_BYTES,
     )
     # Flask-SocketIO runs every Socket.IO event in a request context built from the socket's
     # handshake environ (/socket.io/). With no rule for that path Flask stores a NotFound and its
@@ -111,6 +126,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.wsgi_app = without_websocket_compression(app.wsgi_app)  # type: ignore[method-assign]
     if settings.ASYNC_MODE == "eventlet":
         app.wsgi_app = with_eventlet_input(app.wsgi_app)  # type: ignore[method-assign]
+    # Outermost, so the REST API, the limits and the Socket.IO handshake see the same address.
+    app.wsgi_app = with_trusted_proxies(app.wsgi_app, settings.TRUSTED_PROXY_COUNT)  # type: ignore[method-assign]
     # A bounded pool: every socket's connect and disconnect writes presence, and a burst of
     # thousands of disconnects (docs/BENCHMARKS.md) otherwise opened a Redis connection per green
     # thread at once, timing them all out and stalling the process. Waiters give up after 2 s.
@@ -124,5 +141,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     client = redis.Redis(connection_pool=pool)
     presence = Presence(client)
     app.extensions["presence"] = presence
-    register_handlers(socketio, manager, presence)
+    guard = SocketGuard(socketio, settings)
+    guard.install()
+    register_handlers(socketio, manager, presence, guard)
     return app

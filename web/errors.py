@@ -9,6 +9,7 @@ from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
+from core import metrics
 from core.services.errors import DomainError
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,16 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
             f"invalid request: {_describe(messages)}",
             messages,
         )
-    code = (exc.name or "error").lower().replace(" ", "_")
+    if status == 429:
+        metrics.count("rate_limited", endpoint=request.endpoint or "unknown")
+        # Flask-Limiter's after_request hook adds Retry-After and the X-RateLimit-* headers.
+        return error_body(429, "rate_limited", f"too many requests: {exc.description}")
+    code = READABLE_CODES.get(status) or (exc.name or "error").lower().replace(" ", "_")
     return error_body(status, code, exc.description or exc.name or "error")
+
+
+# Codes that read better than werkzeug's names ("request_entity_too_large").
+READABLE_CODES = {413: "payload_too_large"}
 
 
 def _domain_error(exc: DomainError) -> ResponseReturnValue:

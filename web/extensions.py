@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_cors import CORS
 from flask_smorest import Api
 from flask_socketio import SocketIO
 
@@ -19,4 +20,5 @@ class DocumentedApi(Api):
 
 
 api = DocumentedApi()
+cors = CORS()
 socketio = SocketIO()

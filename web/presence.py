@@ -1,18 +1,35 @@
-"""Live connection counts kept in Redis, so every web process sees the sum over all of them."""
+"""Live connections kept in Redis: counts every web process sees, and a cap per user across them."""
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 
 import redis
 
 log = logging.getLogger(__name__)
 PREFIX = "presence:"
+# One sorted set per user: member = socket id, score = when the entry lapses unless refreshed.
+USER_SOCKETS_PREFIX = "sockets:user:"
 # A process that dies stops refreshing its key; the key then expires with its connections.
 TTL_SECONDS = 30
 HEARTBEAT_SECONDS = 10
+
+
+# Drop the user's lapsed entries (a dead process's), then add this socket unless the user is at
+# the cap. One script, so two processes admitting the same user at once cannot both pass at N-1.
+ADMIT_SCRIPT = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[4])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
+return 1
+"""
 
 
 class Presence:
@@ -22,16 +39,36 @@ class Presence:
         self.client = client
         self.key = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.local: dict[str, str] = {}
+        self._admit = client.register_script(ADMIT_SCRIPT)
 
-    def add(self, sid: str, user_id: str) -> None:
-        """Record a connected socket."""
-        self.local[sid] = user_id
-        self._safely(lambda: self._write({sid: user_id}))
+    def admit(self, sid: str, user_id: str, cap: int) -> bool:
+        """Record a connected socket unless its user already holds `cap` across every process.
+
+        With Redis away the cap holds per process, and the socket is recorded on the next
+        heartbeat that reaches Redis.
+        """
+        try:
+            keys = [f"{USER_SOCKETS_PREFIX}{user_id}", self.key]
+            admitted = self._admit(keys=keys, args=[time.time(), cap, TTL_SECONDS, sid, user_id])
+        except redis.RedisError as exc:
+            log.warning("socket cap checked in this process only: %s", exc)
+            admitted = sum(1 for owner in self.local.values() if owner == user_id) < cap
+        if admitted:
+            self.local[sid] = user_id
+        return bool(admitted)
 
     def remove(self, sid: str) -> None:
         """Forget a disconnected socket."""
-        self.local.pop(sid, None)
-        self._safely(lambda: self.client.hdel(self.key, sid))
+        user_id = self.local.pop(sid, None)
+
+        def forget() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.hdel(self.key, sid)
+            if user_id is not None:
+                pipe.zrem(f"{USER_SOCKETS_PREFIX}{user_id}", sid)
+            pipe.execute()
+
+        self._safely(forget)
 
     def heartbeat(self) -> None:
         """Rewrite this process's hash and push its expiry out (it heals after a Redis outage)."""
@@ -43,6 +80,11 @@ class Presence:
             if snapshot:
                 pipe.hset(self.key, mapping=snapshot)
                 pipe.expire(self.key, TTL_SECONDS)
+            # Push each socket's entry in its user's set out too (re-adding it after an outage).
+            lapses = time.time() + TTL_SECONDS
+            for sid, user_id in snapshot.items():
+                pipe.zadd(f"{USER_SOCKETS_PREFIX}{user_id}", {sid: lapses})
+                pipe.expire(f"{USER_SOCKETS_PREFIX}{user_id}", TTL_SECONDS)
             pipe.execute()
 
         self._safely(rewrite)
@@ -56,12 +98,6 @@ class Presence:
             total += len(values)
             users.update(v.decode() if isinstance(v, bytes) else v for v in values)
         return {"connections": total, "users": len(users)}
-
-    def _write(self, mapping: dict[str, str]) -> None:
-        pipe = self.client.pipeline()
-        pipe.hset(self.key, mapping=mapping)
-        pipe.expire(self.key, TTL_SECONDS)
-        pipe.execute()
 
     def _safely(self, operation: object) -> None:
         """Run a Redis write, logging instead of failing the socket when Redis is away."""

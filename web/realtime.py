@@ -12,15 +12,18 @@ from flask import current_app, request
 from flask_socketio import ConnectionRefusedError as Refused
 from flask_socketio import SocketIO, emit, join_room
 
+from core import metrics
 from core.db import session_scope
 from core.models import User
 from core.rooms import user_room
 from core.services import notifications, tokens
 from core.services.errors import Unauthorized
 from web.auth import bearer_token
+from web.limits import client_address
 from web.presence import HEARTBEAT_SECONDS, Presence
 from web.queue import CatchUpRedisManager, notifications_in
 from web.schemas import MAX_SEQ
+from web.socket_guard import SocketGuard
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +97,10 @@ def _send_backlog(
                 socketio.emit("notification", event, to=sid, ignore_queue=True)
 
 
-def register_handlers(socketio: SocketIO, manager: CatchUpRedisManager, presence: Presence) -> None:
-    """Attach the connection handlers and start the presence heartbeat."""
+def register_handlers(
+    socketio: SocketIO, manager: CatchUpRedisManager, presence: Presence, guard: SocketGuard
+) -> None:
+    """Attach the connection handlers; the first connection starts the background loops."""
     expiry = Expiry(socketio)
     heartbeat_started = False
 
@@ -108,6 +113,9 @@ def register_handlers(socketio: SocketIO, manager: CatchUpRedisManager, presence
     def on_connect(auth: Any = None) -> None:
         nonlocal heartbeat_started
         settings = current_app.config["SETTINGS"]
+        # Counted before the token check, so guessing tokens is slowed as well.
+        if not guard.allow_handshake(client_address()):
+            raise Refused("too many connection attempts", {"code": "rate_limited"})
         try:
             claims = tokens.verify(settings, _token_from_handshake(auth), "access")
         except Unauthorized as exc:
@@ -117,15 +125,21 @@ def register_handlers(socketio: SocketIO, manager: CatchUpRedisManager, presence
             if session.get(User, claims.user_id) is None:
                 raise Refused("unknown user", {"code": "token_invalid"})
         sid = request.sid
+        if not presence.admit(sid, claims.user_id, settings.SOCKETS_PER_USER):
+            metrics.count("socket_refusals", reason="too_many_connections")
+            raise Refused(
+                f"this user already has {settings.SOCKETS_PER_USER} connections",
+                {"code": "too_many_connections"},
+            )
         # Hold live emits, then join before reading the backlog: nothing committed in
         # between is missed, and nothing live overtakes the backlog.
         manager.hold(sid)
         join_room(user_room(claims.user_id))
-        presence.add(sid, claims.user_id)
         expiry.watch(sid, claims.expires_at)
         if not heartbeat_started:
             heartbeat_started = True
             socketio.start_background_task(heartbeat)
+            guard.start(socketio.start_background_task)
         emit("connected", {"status": "ok", "user_id": claims.user_id})
         _send_backlog(socketio, manager, sid, claims.user_id, _last_seq(auth))
 
@@ -133,6 +147,11 @@ def register_handlers(socketio: SocketIO, manager: CatchUpRedisManager, presence
     def on_disconnect(*_: Any) -> None:
         manager.release(request.sid)
         presence.remove(request.sid)
+
+    @socketio.on("*")
+    def on_unknown_event(*_: Any) -> None:
+        # Ignored, and counted: a client sending them is broken or probing.
+        metrics.count("socket_unknown_events")
 
     @socketio.on("ping")
     def on_ping(data: Any = None) -> None:

@@ -16,11 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import processes
 from tests.support.clients import Api
+from tests.support.environment import TEST_HEALTH_TOKEN
 from tests.support.flows import create_campaign, create_channel
 from tests.support.net import free_port
 from tests.support.paths import ARTIFACTS_DIR, REPO_ROOT
 from tests.support.stack import Stack
 
+HEALTH_HEADER = {"X-Health-Token": TEST_HEALTH_TOKEN}
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -116,7 +118,7 @@ def test_metrics_follow_real_clients_and_count_deliveries(module_stack: Stack) -
 def test_deep_health_proves_every_part(module_stack: Stack) -> None:
     """Database, Redis, the listener, a worker on each queue and beat all answer."""
     stack = module_stack.start(web=2, workers=1, beat=True)
-    response = stack.api(1).get("/health?deep=1", timeout=20)
+    response = stack.api(1).get("/health?deep=1", headers=HEALTH_HEADER, timeout=20)
     body = response.json()
     keep("health_deep_running.json", body)
 
@@ -235,7 +237,7 @@ def test_deep_health_without_a_worker(module_stack: Stack) -> None:
     for worker in stack.workers:
         worker.stop()
     began = time.monotonic()
-    response = stack.api().get("/health?deep=1", timeout=20)
+    response = stack.api().get("/health?deep=1", headers=HEALTH_HEADER, timeout=20)
     took = time.monotonic() - began
     body = response.json()
     keep("health_deep_no_worker.json", {**body, "took_seconds": round(took, 2)})

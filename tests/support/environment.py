@@ -38,6 +38,8 @@ APP_SETTING_NAMES = frozenset(
 )
 
 TEST_JWT_SECRET = "integration-tests-secret-0123456789abcdef0123456789abcdef"
+# What the harness shows /health?deep=1 (X-Health-Token), as an operator's monitoring would.
+TEST_HEALTH_TOKEN = "integration-tests-health-token"
 
 
 @functools.cache
@@ -82,4 +84,9 @@ def app_env(database_url: str, redis_url: str, outbox_dir: Path) -> dict[str, st
         "SWEEP_INTERVAL_SECONDS": "2",
         "ASYNC_MODE": os.environ.get("TEST_ASYNC_MODE", "eventlet"),
         "FRONTEND_URL": "http://frontend.test",
+        "HEALTH_TOKEN": TEST_HEALTH_TOKEN,
+        # Hundreds of accounts and sockets from one address in minutes: the rate limits are
+        # off, as for load tests; tests/integration/test_edge_*.py turn them on. The hard caps
+        # (sockets per user, frame and body size, unsent bytes) stay on everywhere.
+        "RATE_LIMIT_ENABLED": "false",
     }

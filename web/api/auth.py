@@ -9,12 +9,14 @@ from flask_smorest import Blueprint
 
 from core.db import session_scope
 from core.services import users
+from web.limits import client_address, limiter, login_account_key, login_failed, setting
 from web.schemas import AccessOut, LoginIn, RefreshIn, RegisterIn, RegisterOut, TokensOut
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Sign up and sign in")
 
 
 @blp.route("/register", methods=["POST"])
+@limiter.limit(setting("RATE_LIMIT_REGISTER"), key_func=client_address, scope="register")
 @blp.arguments(RegisterIn)
 @blp.response(201, RegisterOut)
 def register(body: dict[str, Any]) -> dict[str, Any]:
@@ -30,6 +32,13 @@ def register(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/login", methods=["POST"])
+@limiter.limit(
+    setting("RATE_LIMIT_LOGIN_ACCOUNT"),
+    key_func=login_account_key,
+    deduct_when=login_failed,
+    scope="login-account",
+)
+@limiter.limit(setting("RATE_LIMIT_LOGIN_ADDRESS"), key_func=client_address, scope="login-address")
 @blp.arguments(LoginIn)
 @blp.response(200, TokensOut)
 def login(body: dict[str, Any]) -> dict[str, Any]:
@@ -44,6 +53,7 @@ def login(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @blp.route("/refresh", methods=["POST"])
+@limiter.limit(setting("RATE_LIMIT_REFRESH"), key_func=client_address, scope="refresh")
 @blp.arguments(RefreshIn)
 @blp.response(200, AccessOut)
 def refresh(body: dict[str, Any]) -> dict[str, Any]:
