@@ -60,6 +60,11 @@ class CatchUpRedisManager(RoomIndexMixin, socketio.RedisManager):
                 skip = skip if isinstance(skip, list) else [skip]
                 message = {**message, "skip_sid": [*skip, *held]}
         super()._handle_emit(message)
+        # Let the sockets' writers send before the next message: the listener reads a burst of
+        # messages from its buffer without ever waiting, and meanwhile every socket of the room
+        # (and every other green thread) would wait, each queue growing as if its client were
+        # slow (web/socket_guard.py cuts off a socket whose unsent data passes the cap).
+        self.server.sleep(0)
 
 
 def notifications_in(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

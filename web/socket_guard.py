@@ -3,10 +3,11 @@
 Each limit cuts off only the socket that broke it, and costs the others next to nothing:
 - the event budget is checked on the engine.io message, before python-socketio parses the packet
   or spawns a green thread for its handler, so a flood is dropped where it is read;
-- unsent data is measured by one sweep a second over the sockets whose queue is not empty; a
-  socket past `SOCKET_MAX_QUEUE_BYTES` loses its queue and its connection (the client catches up
-  by `seq` when it returns), so however many sockets stall, the process holds at most about that
-  much for each.
+- unsent data is measured when a packet is queued, only once the queue is long (its length a
+  power of two, or a multiple of 64), and by a sweep once a second; a socket past
+  `SOCKET_MAX_QUEUE_BYTES` loses its queue and its connection (the client catches up by `seq`
+  when it returns). engine.io's writer takes the whole queue at once, so a stalled socket holds
+  at most about twice the cap, however many sockets stall.
 Frames over `SOCKET_MAX_MESSAGE_BYTES` are refused by the websocket server itself (engine.io's
 `max_http_buffer_size`), and the cap on sockets per user lives with presence (web/presence.py).
 """
@@ -29,8 +30,13 @@ from web.limits import limiter
 
 log = logging.getLogger(__name__)
 SWEEP_SECONDS = 1.0
-# A queue this short cannot be near the cap; the sweep skips measuring it.
+# A queue this short cannot be near the cap; nothing measures it.
 SHORT_QUEUE = 4
+
+
+def worth_measuring(length: int) -> bool:
+    """Whether to add up a queue of this length: rarely enough to stay cheap as it grows."""
+    return length >= SHORT_QUEUE and (length & (length - 1) == 0 or length % 64 == 0)
 
 
 class EventBudget:
@@ -82,6 +88,7 @@ class SocketGuard:
         self.rate_limits = settings.RATE_LIMIT_ENABLED
         self.connect_limits = parse_many(settings.RATE_LIMIT_SOCKET_CONNECT)
         self.budgets: dict[str, EventBudget] = {}
+        self.cutting: set[str] = set()
         self.sweeping = False
 
     def install(self) -> None:
@@ -89,6 +96,7 @@ class SocketGuard:
         eio = self.socketio.server.eio
         on_message = eio.handlers["message"]
         on_disconnect = eio.handlers["disconnect"]
+        send_packet = eio.send_packet
 
         def message(eio_sid: str, data: Any) -> Any:
             if self.rate_limits and not self._spend(eio_sid):
@@ -100,8 +108,16 @@ class SocketGuard:
                 self.budgets.pop(eio_sid, None)
             return on_disconnect(eio_sid, *reason)
 
+        def queue_packet(eio_sid: str, pkt: Any) -> None:
+            send_packet(eio_sid, pkt)
+            eio_socket = eio.sockets.get(eio_sid)
+            if eio_socket is not None and worth_measuring(eio_socket.queue.qsize()):
+                self._check_queue(eio_sid, eio_socket)
+
         eio.on("message", message)
         eio.on("disconnect", disconnect)
+        # Every emit, to a room or to one socket, ends in send_packet (send() calls it too).
+        eio.send_packet = queue_packet
 
     def allow_handshake(self, address: str) -> bool:
         """Count a connection attempt from an address; False once it is over its limit."""
@@ -164,25 +180,34 @@ class SocketGuard:
     def sweep(self) -> None:
         """Cut off every socket whose unsent data is over the cap."""
         eio = self.socketio.server.eio
-        cap = self.settings.SOCKET_MAX_QUEUE_BYTES
         for eio_sid, eio_socket in list(eio.sockets.items()):
-            if eio_socket.closed or eio_socket.queue.qsize() < SHORT_QUEUE:
-                continue
-            size = queued_bytes(eio_socket)
-            if size > cap:
-                log.warning("socket %s cut off: %d bytes unsent (cap %d)", eio_sid, size, cap)
-                self.cut_off(eio_sid, "slow_consumer")
+            if eio_socket.queue.qsize() >= SHORT_QUEUE:
+                self._check_queue(eio_sid, eio_socket)
         for eio_sid in [s for s, b in self.budgets.items() if b is CUT_OFF]:
             if eio_sid not in eio.sockets:
                 del self.budgets[eio_sid]
 
+    def _check_queue(self, eio_sid: str, eio_socket: Any) -> None:
+        """Cut a socket off, in the background, once its unsent data is over the cap."""
+        if eio_socket.closed or eio_sid in self.cutting:
+            return
+        size = queued_bytes(eio_socket)
+        cap = self.settings.SOCKET_MAX_QUEUE_BYTES
+        if size > cap:
+            log.warning("socket %s cut off: %d bytes unsent (cap %d)", eio_sid, size, cap)
+            # Not inside the emit that is going over the room's sockets: disconnecting leaves
+            # rooms. The queue is emptied there at once.
+            self.cutting.add(eio_sid)
+            self.socketio.start_background_task(self.cut_off, eio_sid, "slow_consumer")
+
     def cut_off(self, eio_sid: str, reason: str) -> None:
         """Disconnect a socket at once: drop its unsent packets and close its TCP connection."""
-        metrics.count("socket_disconnects", reason=reason)
+        self.cutting.discard(eio_sid)
         server = self.socketio.server
         eio_socket = server.eio.sockets.get(eio_sid)
-        if eio_socket is None:
+        if eio_socket is None or eio_socket.closed:
             return
+        metrics.count("socket_disconnects", reason=reason)
         raw = _raw_socket(server.environ.get(eio_sid))
         # abort: no goodbye packet, which would only queue behind what the client does not read.
         eio_socket.close(wait=False, abort=True)
