@@ -57,6 +57,20 @@ def review(settings: Settings) -> list[Finding]:
         findings.append(
             Finding("FLOWER_BASIC_AUTH", "a Flower password is an example or shorter than 10")
         )
+    if not settings.RATE_LIMIT_ENABLED:
+        findings.append(
+            Finding(
+                "RATE_LIMIT_ENABLED", "false: logins, sign-ups and sockets are not rate limited"
+            )
+        )
+    if "*" in settings.CORS_ORIGINS:
+        findings.append(
+            Finding(
+                "CORS_ORIGINS", "'*' lets any web site call the API; list the front-end's origins"
+            )
+        )
+    if settings.HEALTH_TOKEN is not None and len(settings.HEALTH_TOKEN) < 16:
+        findings.append(Finding("HEALTH_TOKEN", "shorter than 16 characters: easy to guess"))
     if settings.APP_ENV == "production":
         if not settings.SENDGRID_API_KEY:
             findings.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -43,6 +44,8 @@ def set_defaults() -> None:
         "DATABASE_URL": f"sqlite:///{VAR / 'app.db'}",
         "OUTBOX_DIR": str(VAR / "outbox"),
         "ALLOW_OPEN_FLOWER": "true",
+        # A fresh token each run, printed in the banner: the deep health check is not public.
+        "HEALTH_TOKEN": secrets.token_urlsafe(24),
     }
     for key, value in defaults.items():
         os.environ.setdefault(key, value)
@@ -159,7 +162,9 @@ def print_banner(redis_url: str, embedded: bool, names: list[str]) -> None:
     email = "SendGrid" if os.environ.get("SENDGRID_API_KEY") else os.environ["OUTBOX_DIR"]
     lines = {
         "processes": ", ".join(names),
-        "web": f"http://127.0.0.1:{port}/  (inbox page; /api/docs, /health?deep=1, /metrics)",
+        "web": f"http://127.0.0.1:{port}/  (inbox page; /api/docs, /health, /metrics)",
+        "deep check": f"curl -H 'X-Health-Token: {os.environ['HEALTH_TOKEN']}' "
+        f"'http://127.0.0.1:{port}/health?deep=1'",
         "demo": "make demo  (in another terminal: demo logins for the inbox page)",
         "flower": f"http://127.0.0.1:{flower_port}  ({flower_auth})",
         "emails": email,

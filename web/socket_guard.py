@@ -67,7 +67,9 @@ def queued_bytes(eio_socket: Any) -> int:
     pending = getattr(eio_socket.queue, "queue", None)
     if not pending:
         return 0
-    return sum(len(p.data) for p in list(pending) if isinstance(p.data, str | bytes))
+    # None in the queue is the writer's signal to stop.
+    datas = (getattr(p, "data", None) for p in list(pending))
+    return sum(len(d) for d in datas if isinstance(d, str | bytes))
 
 
 def _raw_socket(environ: dict[str, Any] | None) -> socket.socket | None:

@@ -53,3 +53,10 @@ def test_production_refuses_cors_star(capsys):
 
 def test_outside_production_nothing_is_refused():
     refuse_unsafe_production(_settings(JWT_SECRET_KEY=DEV_JWT_SECRET))
+
+
+def test_edge_settings_left_open_are_reported():
+    assert "RATE_LIMIT_ENABLED" in _variables(_settings(RATE_LIMIT_ENABLED=False))
+    assert "CORS_ORIGINS" in _variables(_settings(CORS_ORIGINS=["*"]))
+    assert "HEALTH_TOKEN" in _variables(_settings(HEALTH_TOKEN="short"))
+    assert not {"RATE_LIMIT_ENABLED", "CORS_ORIGINS", "HEALTH_TOKEN"} & _variables(_settings())

@@ -26,6 +26,9 @@ def _fresh_settings() -> Iterator[None]:
         ("JWT_SECRET_KEY", "short"),
         ("PLATFORM_FEE_PERCENT", "150"),
         ("ENABLE_BACKGROUND_TASKS", "perhaps"),
+        ("RATE_LIMIT_LOGIN_ACCOUNT", "five a minute"),
+        ("SOCKETS_PER_USER", "0"),
+        ("MAX_REQUEST_BYTES", "12"),
     ],
 )
 def test_bad_setting_stops_the_process_naming_it(
@@ -63,3 +66,11 @@ def test_cors_origins_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> No
     """WEBSOCKET_CORS_ORIGINS takes a comma-separated list."""
     monkeypatch.setenv("WEBSOCKET_CORS_ORIGINS", "https://a.example, https://b.example")
     assert get_settings().WEBSOCKET_CORS_ORIGINS == ["https://a.example", "https://b.example"]
+
+
+def test_cors_origins_default_to_the_front_ends_origin() -> None:
+    """CORS_ORIGINS unset: FRONTEND_URL's scheme, host and port; set: the list as written."""
+    front = Settings(_env_file=None, FRONTEND_URL="https://app.example.com:8443/inbox/")
+    assert front.cors_origins == ["https://app.example.com:8443"]
+    listed = Settings(_env_file=None, CORS_ORIGINS="https://a.example, https://b.example")
+    assert listed.cors_origins == ["https://a.example", "https://b.example"]
