@@ -49,3 +49,4 @@ def test_openapi_document_covers_the_rest_contract(module_stack: Stack) -> None:
     assert set(schema["required"]) == {"channel_id", "title", "content"}
     assert create["security"] == [{"bearer": []}]
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert "429" in doc["paths"]["/api/auth/login"]["post"]["responses"]
