@@ -16,7 +16,7 @@ from typing import Any
 from bench import report
 from bench.email_b5 import run_b5
 from bench.figures import Runner
-from bench.limits import redis_limit
+from bench.redis_ceiling import redis_limit
 from bench.procs import ROOT
 from bench.profiles import PROFILES, Profile
 from bench.stack import PEER, AppTarget, Environment, PeerTarget, Target, node_available
