@@ -16,9 +16,9 @@ from typing import Any
 from bench import report
 from bench.email_b5 import run_b5
 from bench.figures import Runner
-from bench.redis_ceiling import redis_limit
 from bench.procs import ROOT
 from bench.profiles import PROFILES, Profile
+from bench.redis_ceiling import redis_limit
 from bench.stack import PEER, AppTarget, Environment, PeerTarget, Target, node_available
 from bench.swarm import Swarm
 

@@ -47,7 +47,18 @@ def make_engine(url: str) -> Engine:
     # web process under load (thousands of sockets connecting, API bursts) opened and closed
     # PostgreSQL connections all the time, ~6% of its CPU plus a backend fork each time
     # (docs/BENCHMARKS.md, B1). The pool only grows to what a process really uses at once.
-    return create_engine(url, pool_pre_ping=True, pool_size=30, max_overflow=0)
+    # The web tier admits at most MAX_CONCURRENT_REQUESTS API calls at once (web/admission.py):
+    # the pool matches it, so an admitted call never waits for a connection.
+    # A call never hangs on a database that is gone: connecting gives up after 3 s, and a
+    # caller outside that gate (a socket's handshake, a worker) waits at most 5 s for the pool.
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=get_settings().MAX_CONCURRENT_REQUESTS,
+        max_overflow=0,
+        pool_timeout=5,
+        connect_args={"connect_timeout": 3},
+    )
 
 
 def _disable_pysqlite_begin(dbapi_conn: Any, _record: Any) -> None:

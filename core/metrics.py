@@ -71,6 +71,8 @@ _COUNTER_FAMILIES = (
         ("reason",),
     ),
     Family("socket_unknown_events", "Socket.IO events no handler knows, ignored", ()),
+    Family("overloaded", "API calls refused with 503 overloaded before any work", ()),
+    Family("unavailable", "API calls answered 503 unavailable, by what was down", ("part",)),
 )
 COUNTERS = {f.name: f for f in _COUNTER_FAMILIES}
 HISTOGRAMS = {

@@ -10,6 +10,7 @@ from core.rooms import SOCKETIO_CHANNEL
 from core.safety import refuse_unsafe_production
 from core.services.dispatch import set_dispatcher
 from core.settings import Settings, get_settings
+from web.admission import init_admission
 from web.api import (
     admin,
     admin_jobs,
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.activate()
     app = Flask(__name__)
     init_request_ids(app)
+    # Overload is shed first, before the limiter's Redis round trip or any database work.
+    init_admission(app, settings)
     init_limits(app, settings)
     app.config.update(
         SETTINGS=settings,

@@ -74,7 +74,7 @@ def _domain_error(exc: DomainError) -> ResponseReturnValue:
     return error_body(exc.status, exc.code, exc.message, exc.details)
 
 
-def _unexpected(exc: Exception) -> ResponseReturnValue:
+def internal_error(exc: Exception) -> ResponseReturnValue:
     """Anything else is our bug: log it whole, tell the client little."""
     log.exception("unhandled error", exc_info=exc)
     return error_body(500, "internal_error", "internal server error")
@@ -132,4 +132,4 @@ def register_error_handlers(app: Flask) -> None:
     app.before_request(refuse_nul_characters)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DomainError, _domain_error)
-    app.register_error_handler(Exception, _unexpected)
+    app.register_error_handler(Exception, internal_error)

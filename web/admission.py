@@ -1,0 +1,120 @@
+"""Admission control for the REST API: shed the excess early, and answer outages with 503.
+
+A web process serves at most `MAX_CONCURRENT_REQUESTS` API calls at once, which is the size of
+its database pool, so an admitted call never waits for a connection. A few more
+(`MAX_WAITING_REQUESTS`) may wait, each for at most `MAX_QUEUE_WAIT_SECONDS`; anything beyond
+that is refused at once with 503 `overloaded` and `Retry-After`, before it has parsed its body
+or touched the database. Before this, past the process's capacity calls waited 30 s on
+SQLAlchemy's pool and then answered 500.
+
+A database or Redis that cannot be reached is a 503 `unavailable` with `Retry-After`, not a
+500: the client's call did nothing and can simply be made again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+from flask import Flask, current_app, g, request
+from flask.typing import ResponseReturnValue
+from sqlalchemy import exc as sa_exc
+
+from core import metrics
+from core.settings import Settings
+from web.errors import error_body, internal_error
+
+log = logging.getLogger(__name__)
+# The paths admission control guards: everything that may take a database connection for a
+# client. /health stays outside so a load balancer still sees a busy process as alive.
+GUARDED_PREFIX = "/api/"
+RETRY_AFTER_SECONDS = 2
+
+
+class Gate:
+    """At most `capacity` callers inside, at most `waiting` more queued, each for a bounded time."""
+
+    def __init__(self, capacity: int, waiting: int, wait_seconds: float) -> None:
+        self.slots = threading.BoundedSemaphore(capacity)
+        self.queue = threading.BoundedSemaphore(waiting) if waiting else None
+        self.wait_seconds = wait_seconds
+
+    def enter(self) -> bool:
+        """Take a slot, waiting in line if there is room in it; False when refused."""
+        if self.slots.acquire(blocking=False):
+            return True
+        if self.queue is None or not self.queue.acquire(blocking=False):
+            return False
+        try:
+            return self.slots.acquire(timeout=self.wait_seconds)
+        finally:
+            self.queue.release()
+
+    def leave(self) -> None:
+        """Give the slot back."""
+        self.slots.release()
+
+
+def _overloaded() -> ResponseReturnValue:
+    """503 with the API's error shape, saying when to come back."""
+    body, status = error_body(503, "overloaded", "the server is busy; try again shortly")
+    return body, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def _unavailable(exc: Exception) -> ResponseReturnValue:
+    """503 for a database or Redis that cannot be reached."""
+    part = "Redis" if isinstance(exc, redis.RedisError) else "the database"
+    first_line = (str(exc).splitlines() or [""])[0]
+    log.warning("%s unreachable: %s: %s", part, type(exc).__name__, first_line)
+    metrics.count("unavailable", part="redis" if part == "Redis" else "database")
+    body, status = error_body(503, "unavailable", f"{part} is unreachable; try again shortly")
+    return body, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def _is_connection_error(exc: sa_exc.DBAPIError) -> bool:
+    """Whether a database error is the server's state, not the statement's.
+
+    OperationalError covers a refused or dropped connection, and also the transient refusals
+    a retry cures (a deadlock, a statement timeout, SQLite's "database is locked").
+    """
+    return exc.connection_invalidated or isinstance(
+        exc, sa_exc.OperationalError | sa_exc.InterfaceError
+    )
+
+
+def _database_error(exc: sa_exc.DBAPIError) -> ResponseReturnValue:
+    """A lost database connection is 503; anything else stays the bug it is (500, logged)."""
+    if _is_connection_error(exc):
+        return _unavailable(exc)
+    return internal_error(exc)
+
+
+def init_admission(app: Flask, settings: Settings) -> None:
+    """Guard the API with a gate sized to the database pool, and map outages to 503."""
+    gate = Gate(
+        settings.MAX_CONCURRENT_REQUESTS,
+        settings.MAX_WAITING_REQUESTS,
+        settings.MAX_QUEUE_WAIT_SECONDS,
+    )
+    app.extensions["admission"] = gate
+
+    @app.before_request
+    def admit() -> ResponseReturnValue | None:
+        if not request.path.startswith(GUARDED_PREFIX) or request.method == "OPTIONS":
+            return None
+        if not gate.enter():
+            metrics.count("overloaded")
+            return _overloaded()
+        g.admitted = True
+        return None
+
+    @app.teardown_request
+    def release(_: BaseException | None) -> None:
+        if g.pop("admitted", False):
+            current_app.extensions["admission"].leave()
+
+    app.register_error_handler(sa_exc.TimeoutError, _unavailable)
+    app.register_error_handler(sa_exc.DBAPIError, _database_error)
+    app.register_error_handler(redis.ConnectionError, _unavailable)
+    app.register_error_handler(redis.TimeoutError, _unavailable)
