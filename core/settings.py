@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     REDIS_PORT: int = Field(default=6379, ge=1, le=65535)
     REDIS_DB: int = Field(default=0, ge=0)
     REDIS_PASSWORD: str | None = None
+    # false accepts a rediss:// server's self-signed certificate (Heroku's managed Redis).
+    REDIS_TLS_VERIFY: bool = True
 
     JWT_SECRET_KEY: str = DEV_JWT_SECRET
     JWT_ALGORITHM: Literal["HS256", "HS384", "HS512"] = "HS256"
@@ -169,8 +171,12 @@ class Settings(BaseSettings):
     @classmethod
     def _known_database(cls, value: str) -> str:
         """Refuse URLs of databases the platform is not tested on."""
-        if value.startswith("postgres://"):
-            value = "postgresql://" + value[len("postgres://") :]
+        # Hosts hand out postgres:// or postgresql://, for which SQLAlchemy 2.1 picks psycopg 3;
+        # the platform installs psycopg2, which psycogreen makes cooperative under eventlet and
+        # gevent alike (docs/ARCHITECTURE.md, "URLs as hosts give them").
+        for plain in ("postgres://", "postgresql://"):
+            if value.startswith(plain):
+                value = "postgresql+psycopg2://" + value[len(plain) :]
         if not value.startswith(("sqlite:", "postgresql")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return value
@@ -189,9 +195,19 @@ class Settings(BaseSettings):
     def redis_url(self) -> str:
         """The Redis URL, built from REDIS_HOST/PORT/DB/PASSWORD when REDIS_URL is not set."""
         if self.REDIS_URL:
-            return self.REDIS_URL
-        auth = f":{quote(self.REDIS_PASSWORD)}@" if self.REDIS_PASSWORD else ""
-        return f"redis://{auth}{self.REDIS_HOST}:{self.REDIS_PORT}/{self.REDIS_DB}"
+            url = self.REDIS_URL
+        else:
+            auth = f":{quote(self.REDIS_PASSWORD)}@" if self.REDIS_PASSWORD else ""
+            url = f"redis://{auth}{self.REDIS_HOST}:{self.REDIS_PORT}/{self.REDIS_DB}"
+        # Every Redis client of every process (redis-py, Celery's kombu, python-socketio,
+        # Flask-Limiter's storage) is built from this URL and reads ssl_cert_reqs from its query.
+        if (
+            url.startswith("rediss://")
+            and not self.REDIS_TLS_VERIFY
+            and "ssl_cert_reqs=" not in url
+        ):
+            url += ("&" if "?" in url else "?") + "ssl_cert_reqs=none"
+        return url
 
     @property
     def cors_origins(self) -> list[str]:

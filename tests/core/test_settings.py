@@ -74,3 +74,22 @@ def test_cors_origins_default_to_the_front_ends_origin() -> None:
     assert front.cors_origins == ["https://app.example.com:8443"]
     listed = Settings(_env_file=None, CORS_ORIGINS="https://a.example, https://b.example")
     assert listed.cors_origins == ["https://a.example", "https://b.example"]
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql", "postgresql+psycopg2"])
+def test_host_database_urls_use_the_installed_driver(scheme: str) -> None:
+    """postgres:// and postgresql:// as hosts give them run on psycopg2, which is installed."""
+    settings = Settings(_env_file=None, DATABASE_URL=f"{scheme}://u:p@db.example:5432/app")
+    assert settings.DATABASE_URL == "postgresql+psycopg2://u:p@db.example:5432/app"
+
+
+def test_tls_redis_verification_can_be_relaxed() -> None:
+    """REDIS_TLS_VERIFY=false adds ssl_cert_reqs=none to a rediss:// URL; the URL's own wins."""
+    url = "rediss://:secret@redis.example:6380/0"
+    assert Settings(_env_file=None, REDIS_URL=url).redis_url == url
+    relaxed = Settings(_env_file=None, REDIS_URL=url, REDIS_TLS_VERIFY=False).redis_url
+    assert relaxed == url + "?ssl_cert_reqs=none"
+    own = url + "?ssl_cert_reqs=required"
+    assert Settings(_env_file=None, REDIS_URL=own, REDIS_TLS_VERIFY=False).redis_url == own
+    plain = "redis://127.0.0.1:6379/0"
+    assert Settings(_env_file=None, REDIS_URL=plain, REDIS_TLS_VERIFY=False).redis_url == plain

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import os
 import tempfile
 from pathlib import Path
 
 import redis
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.support.paths import LOGS_DIR
 from tests.support.processes import ManagedProcess, start_tcp_server
@@ -34,6 +40,37 @@ def redis_answers(url: str, timeout: float = 1.0) -> bool:
         client.close()
 
 
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """Write a one-day certificate for 127.0.0.1 and its key; return their paths."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "tls.crt", directory / "tls.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
 def flush_redis(url: str) -> None:
     """Empty the Redis database at `url` (queues, unacked tasks, locks, counters)."""
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
@@ -46,9 +83,12 @@ def flush_redis(url: str) -> None:
 class RedisServer:
     """A redis-server on 127.0.0.1:`port` without persistence, restartable on the same port."""
 
-    def __init__(self, port: int, log_dir: Path | None = None, db: int = 0) -> None:
+    def __init__(
+        self, port: int, log_dir: Path | None = None, db: int = 0, tls: bool = False
+    ) -> None:
         self.port = port
         self.db = db
+        self.tls = tls
         self._log_dir = log_dir or LOGS_DIR / "redis"
         # Its own working dir, so nothing it might write lands in the repo.
         self._workdir = Path(tempfile.mkdtemp(prefix=f"redis-{port}-"))
@@ -56,15 +96,22 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        """Return the redis:// URL of this server."""
-        return f"redis://127.0.0.1:{self.port}/{self.db}"
+        """Return the redis:// URL of this server (rediss:// when it speaks TLS)."""
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}/{self.db}"
 
     def command(self) -> list[str]:
         """Return the redis-server command line."""
+        if self.tls:
+            # TLS only, with a self-signed certificate, as a managed Redis (Heroku's) serves it.
+            cert, key = self_signed_certificate(self._workdir)
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert),
+                      "--tls-key-file", str(key), "--tls-auth-clients", "no"]  # fmt: skip
+        else:
+            listen = ["--port", str(self.port)]
         return [
             redis_executable(),
-            "--port",
-            str(self.port),
+            *listen,
             "--bind",
             "127.0.0.1",
             "--save",
