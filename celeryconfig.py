@@ -43,7 +43,13 @@ worker_cancel_long_running_tasks_on_connection_loss = True
 task_soft_time_limit = 120
 task_time_limit = 180
 
-imports = ("tasks.notifications", "tasks.email", "tasks.maintenance", "tasks.health")
+imports = (
+    "tasks.notifications",
+    "tasks.email",
+    "tasks.maintenance",
+    "tasks.health",
+    "tasks.broadcasts",
+)
 
 timezone = "UTC"
 enable_utc = True
@@ -56,6 +62,8 @@ task_routes = {
     "email.*": {"queue": "email"},
     "notifications.sweep": {"queue": "maintenance"},
     "maintenance.*": {"queue": "maintenance"},
+    # Bulk work beside the housekeeping, never in front of the live pushes.
+    "broadcasts.*": {"queue": "maintenance"},
 }
 
 # Flower shows tasks only when workers send events.

@@ -6,7 +6,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from celeryconfig import TASK_RETRY_POLICY
 from core.db import session_scope
-from core.services import deliveries
+from core.services import broadcasts, deliveries
 from core.services.dispatch import dispatch_now
 from core.settings import get_settings
 from worker.celery_app import app
@@ -33,6 +33,12 @@ def sweep() -> dict[str, int]:
             grace_seconds=settings.SWEEP_GRACE_SECONDS,
             lease_seconds=settings.DELIVERY_LEASE_SECONDS,
         )
+        # Broadcasts whose task was lost (Redis down at the request) or whose worker died.
+        stalled = broadcasts.stalled(
+            session, settings.SWEEP_GRACE_SECONDS, settings.DELIVERY_LEASE_SECONDS
+        )
     for channel, ids in due.items():
         dispatch_now(channel, ids)
-    return {channel: len(ids) for channel, ids in due.items()}
+    for broadcast_id in stalled:
+        app.send_task("broadcasts.fan_out", args=[broadcast_id])
+    return {**{channel: len(ids) for channel, ids in due.items()}, "broadcasts": len(stalled)}

@@ -104,7 +104,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     )  # fmt: skip
 
     # Publishes run on the async mode's own background tasks (green threads under a server).
-    set_dispatcher(BrokerClient(spawn=lambda flush: socketio.start_background_task(flush)).enqueue)
+    broker = BrokerClient(spawn=lambda flush: socketio.start_background_task(flush))
+    app.extensions["broker"] = broker
+    set_dispatcher(broker.enqueue)
     origins = settings.WEBSOCKET_CORS_ORIGINS
     manager = CatchUpRedisManager(settings.redis_url, channel=SOCKETIO_CHANNEL)
     socketio.init_app(

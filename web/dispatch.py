@@ -74,6 +74,20 @@ class BrokerClient:
                 self.flushing = False
             raise
 
+    def send(self, task: str, args: list[Any]) -> None:
+        """Send one task now; a failure is logged, and the sweeper finds the work left undone."""
+        if time.monotonic() < self.open_until:
+            log.warning("broker unavailable recently; %s left to the sweeper", task)
+            return
+        try:
+            sent = self.celery.send_task(
+                task, args=args, retry=False, ignore_result=True, result_cls=SentTask
+            )
+            log.info("enqueued %s", task, extra={"task_id": sent.id})
+        except Exception as exc:
+            self.open_until = time.monotonic() + BREAKER_SECONDS
+            log.warning("could not enqueue %s: %s", task, exc)
+
     def flush(self) -> None:
         """Publish until nothing is pending; a failure leaves the rest to the sweeper."""
         while True:

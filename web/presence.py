@@ -9,8 +9,10 @@ import uuid
 
 import redis
 
+from core.presence import PRESENCE_PREFIX
+
 log = logging.getLogger(__name__)
-PREFIX = "presence:"
+PREFIX = PRESENCE_PREFIX
 # One sorted set per user: member = socket id, score = when the entry lapses unless refreshed.
 USER_SOCKETS_PREFIX = "sockets:user:"
 # A process that dies stops refreshing its key; the key then expires with its connections.

@@ -231,7 +231,17 @@ class BroadcastIn(Schema):
 
 
 class BroadcastOut(Schema):
-    recipients = fields.Integer()
+    id = fields.String()
+    status = fields.String(metadata={"description": "queued, running, done or failed"})
+    recipients = fields.Integer(
+        attribute="total", metadata={"description": "users when it was asked for"}
+    )
+    stored = fields.Integer(metadata={"description": "users whose inbox has it so far"})
+    pushed = fields.Integer(metadata={"description": "connected users it was pushed to live"})
+    title = fields.String()
+    created_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+    error = fields.String(allow_none=True)
 
 
 class CreatedAdminOut(Schema):

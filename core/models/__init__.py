@@ -1,6 +1,7 @@
 """Every model, imported so that `Base.metadata` knows all tables."""
 
 from core.models.base import Base
+from core.models.broadcasts import Broadcast
 from core.models.campaigns import Campaign
 from core.models.channels import Channel
 from core.models.jobs import JobRun
@@ -12,6 +13,7 @@ from core.models.withdrawals import Withdrawal
 
 __all__ = [
     "Base",
+    "Broadcast",
     "Campaign",
     "Channel",
     "Delivery",

@@ -89,14 +89,6 @@ def notify(
     return notification
 
 
-def broadcast(session: Session, title: str, message: str) -> int:
-    """Store an admin broadcast for every user; returns how many users it reached."""
-    users = session.scalars(select(User).order_by(User.id)).all()
-    for user in users:
-        notify(session, user, "broadcast", {}, title=title, message=message)
-    return len(users)
-
-
 def to_event(notification: Notification) -> dict[str, Any]:
     """The `notification` Socket.IO event body of SPEC.md's realtime contract."""
     event: dict[str, Any] = {

@@ -90,18 +90,32 @@ def test_catch_up_after_offline(module_stack: Stack) -> None:
 
 
 def test_broadcast_reaches_everyone_connected(module_stack: Stack) -> None:
-    """An admin broadcast is stored for every user and pushed to each connected one."""
+    """A broadcast is answered at once, stored for every user, pushed to each connected one."""
     stack = module_stack.start(web=1, workers=1)
     admin = stack.create_admin()
-    users = [stack.api().register() for _ in range(3)]
-    tabs = [stack.live(u.access_token) for u in users]
-    response = (
-        stack.api()
-        .as_user(admin)
-        .post("/api/admin/broadcast", json={"title": "Maintenance", "message": "Tonight at 2"})
+    users = [stack.api().register() for _ in range(4)]
+    tabs = [stack.live(u.access_token) for u in users[:3]]
+    away = users[3]
+    admin_api = stack.api().as_user(admin)
+    response = admin_api.post(
+        "/api/admin/broadcast", json={"title": "Maintenance", "message": "Tonight at 2"}
     )
     assert response.status_code == 202, response.text
-    assert response.json()["recipients"] >= 4
+    queued = response.json()
+    assert queued["status"] == "queued" and queued["recipients"] >= 5
     for tab in tabs:
-        event = tab.wait_for(lambda n: n["type"] == "broadcast", timeout=5)
+        event = tab.wait_for(lambda n: n["type"] == "broadcast", timeout=10)
         assert (event["title"], event["message"]) == ("Maintenance", "Tonight at 2")
+    progress = admin_api.get(f"/api/admin/broadcasts/{queued['id']}").json()
+    deadline = time.monotonic() + 10
+    while progress["status"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        progress = admin_api.get(f"/api/admin/broadcasts/{queued['id']}").json()
+    assert progress["status"] == "done", progress
+    assert progress["stored"] == progress["recipients"] and progress["pushed"] >= 3, progress
+    # Someone who was away reads it on their next connection, by seq.
+    later = stack.live(away.access_token, last_seq=0)
+    later.wait_for(lambda n: n["type"] == "broadcast" and n["title"] == "Maintenance", timeout=10)
+    # Only admins see progress; an unknown id is a 404.
+    assert stack.api().as_user(away).get(f"/api/admin/broadcasts/{queued['id']}").status_code == 403
+    assert admin_api.get("/api/admin/broadcasts/nope").status_code == 404

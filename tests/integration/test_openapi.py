@@ -32,6 +32,7 @@ SPEC_PATHS = {
     ("post", "/api/notifications/{notification_id}/read"),
     ("post", "/api/notifications/read-all"),
     ("post", "/api/admin/broadcast"),
+    ("get", "/api/admin/broadcasts/{broadcast_id}"),
     ("get", "/health"),
 }
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import current_app
 from flask_smorest import Blueprint
 
-from core.db import session_scope
-from core.services import notifications
+from core.db import on_commit, session_scope
+from core.models import Broadcast
+from core.services import broadcasts
 from web.auth import actor, auth_required
 from web.schemas import BroadcastIn, BroadcastOut
 
@@ -19,8 +21,26 @@ blp = Blueprint("admin", __name__, url_prefix="/api/admin", description="Admin")
 @blp.arguments(BroadcastIn)
 @blp.response(202, BroadcastOut)
 @blp.doc(security=[{"bearer": []}])
-def broadcast(body: dict[str, Any]) -> dict[str, int]:
-    """Store a message for every user and push it to everyone connected."""
+def broadcast(body: dict[str, Any]) -> Broadcast:
+    """Queue a message for every user: a worker stores it for each and pushes it to the connected.
+
+    Answers at once with the broadcast's id; its progress is at /api/admin/broadcasts/<id>.
+    """
+    broker = current_app.extensions["broker"]
+    with session_scope() as session:
+        admin = actor(session, "admin")
+        item = broadcasts.create(session, admin, body["title"], body["message"])
+        # Only once it is committed; if Redis is down the sweeper sends it later.
+        on_commit(session, lambda: broker.send("broadcasts.fan_out", [item.id]))
+    return item
+
+
+@blp.route("/broadcasts/<broadcast_id>", methods=["GET"])
+@auth_required
+@blp.response(200, BroadcastOut)
+@blp.doc(security=[{"bearer": []}])
+def broadcast_progress(broadcast_id: str) -> Broadcast:
+    """How far a broadcast's fan-out has gone."""
     with session_scope() as session:
         actor(session, "admin")
-        return {"recipients": notifications.broadcast(session, body["title"], body["message"])}
+        return broadcasts.get(session, broadcast_id)

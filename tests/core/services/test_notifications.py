@@ -185,20 +185,6 @@ def test_titles_are_in_the_recipient_s_locale(make: Factory, locale, title):
     assert campaign.title in notice.message
 
 
-def test_a_broadcast_reaches_every_user(make: Factory):
-    people = [make.user(), make.user("channel_owner"), make.user("admin")]
-
-    assert notifications.broadcast(make.session, "Maintenance", "Tonight at 2") == 3
-
-    for person in people:
-        [notice] = notifications.list_inbox(make.session, person.id)
-        assert (notice.type, notice.title, notice.message) == (
-            "broadcast",
-            "Maintenance",
-            "Tonight at 2",
-        )
-
-
 # --- the live event -------------------------------------------------------------------
 
 
