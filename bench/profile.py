@@ -92,10 +92,10 @@ def main() -> int:
         if args.load != "b1":
             swarm.connect(target.url, population.owner_tokens[: args.clients])
         runner = Runner(target, env, population, swarm, profile)
-        assert target.worker is not None and target.worker.pid is not None
         pids = {"web": target.socket_pid()}
-        for i, pid in enumerate(tree(target.worker.pid)):
-            pids[f"celery{i}"] = pid
+        for worker in target.workers:
+            for i, pid in enumerate(tree(worker.pid or 0)):
+                pids[f"{worker.name}{i}"] = pid
         spies = {
             name: spy(pid, args.seconds, workdir / f"{name}.txt") for name, pid in pids.items()
         }

@@ -20,11 +20,13 @@ import requests
 import sqlalchemy as sa
 
 from bench.procs import ROOT, node_script, postgres_pids, tree
+from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.net import free_port, port_open
 from tests.support.processes import ManagedProcess, start_web, start_worker
 from tests.support.redis_server import RedisServer
 
 SECRET = "bench-realtime-secret-0123456789abcdef0123456789abcdef"
+SENDGRID_KEY = "SG.bench-key"
 POSTGRES_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 # BENCH_DATABASE lets two benchmark runs on one machine keep out of each other's way.
 DATABASE_NAME = os.environ.get("BENCH_DATABASE", "bench_realtime")
@@ -217,44 +219,85 @@ class Target:
         raise NotImplementedError
 
 
-class AppTarget(Target):
-    """The platform: one gunicorn web process and one Celery worker in one async mode."""
+def procfile_workers() -> dict[str, str]:
+    """The Procfile's Celery worker processes: name -> the queues its `-Q` names."""
+    from honcho.environ import parse_procfile
 
-    def __init__(self, env: Environment, mode: str, worker_concurrency: int = 2) -> None:
+    workers = {}
+    for name, command in parse_procfile((ROOT / "Procfile").read_text()).processes.items():
+        words = command.split()
+        if words[:1] == ["celery"] and "worker" in words and "-Q" in words:
+            workers[name] = words[words.index("-Q") + 1]
+    return workers
+
+
+# The worker layout before the Procfile gave live pushes a process of their own.
+SINGLE_WORKER = {"worker": "realtime,email,maintenance"}
+# How long the SendGrid stand-in takes to answer, about what the real API takes from here.
+SENDGRID_LATENCY_SECONDS = 0.05
+
+
+class AppTarget(Target):
+    """The platform as the Procfile runs it: one gunicorn web process, its Celery workers.
+
+    Every email of the lifecycle flows, to a SendGrid stand-in on loopback, so the live path is
+    measured beside the email work it shares the machine with.
+    """
+
+    def __init__(
+        self,
+        env: Environment,
+        mode: str,
+        worker_concurrency: int = 2,
+        workers: dict[str, str] | None = None,
+    ) -> None:
         self.env = env
         self.name = mode
         self.mode = mode
         self.worker_concurrency = worker_concurrency
+        self.layout = workers or procfile_workers()
         self.web: ManagedProcess | None = None
-        self.worker: ManagedProcess | None = None
+        self.workers: list[ManagedProcess] = []
+        self.sendgrid: FakeSendGrid | None = None
         self.url = ""
 
     def start(self) -> None:
-        """Start gunicorn (ASYNC_MODE picks the worker class) and a realtime-queue worker."""
+        """Start the SendGrid stand-in, gunicorn (ASYNC_MODE picks its worker) and the workers."""
         self.env.flush_redis()
+        self.sendgrid = FakeSendGrid(api_key=SENDGRID_KEY, latency=SENDGRID_LATENCY_SECONDS)
+        self.sendgrid.start()
         port = free_port()
-        app_env = self.env.app_env(self.mode)
-        with ThreadPoolExecutor(2) as pool:
+        app_env = {
+            **self.env.app_env(self.mode),
+            "SENDGRID_API_KEY": SENDGRID_KEY,
+            "SENDGRID_API_HOST": self.sendgrid.url,
+        }
+        with ThreadPoolExecutor(1 + len(self.layout)) as pool:
             web = pool.submit(start_web, app_env, port, self.env.log_dir, name=f"web-{self.mode}")
-            # Only the realtime queue: B4 is about the live path; email deliveries stay pending.
-            worker = pool.submit(
-                start_worker,
-                app_env,
-                f"worker-{self.mode}",
-                self.env.log_dir,
-                queues="realtime",
-                concurrency=self.worker_concurrency,
-            )
-            self.web, self.worker = web.result(), worker.result()
+            workers = [
+                pool.submit(
+                    start_worker,
+                    app_env,
+                    f"{name}-{self.mode}",
+                    self.env.log_dir,
+                    queues=queues,
+                    concurrency=self.worker_concurrency,
+                )
+                for name, queues in self.layout.items()
+            ]
+            self.web, self.workers = web.result(), [w.result() for w in workers]
         self.url = f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
-        """Stop the worker, then the web process."""
+        """Stop the workers, then the web process and the stand-in."""
         # Short grace: gunicorn would wait for every open websocket; nothing here needs that.
-        for proc in (self.worker, self.web):
+        for proc in (*self.workers, self.web):
             if proc is not None:
                 proc.close(grace=2)
-        self.worker = self.web = None
+        self.workers, self.web = [], None
+        if self.sendgrid is not None:
+            self.sendgrid.close()
+            self.sendgrid = None
 
     def socket_pid(self) -> int:
         """Gunicorn's one worker process (the master only supervises)."""
@@ -265,11 +308,11 @@ class AppTarget(Target):
         return children[0]
 
     def roles(self) -> dict[str, list[int]]:
-        """Web process, Celery worker (all its processes), Redis and PostgreSQL."""
-        assert self.worker is not None and self.worker.pid is not None
+        """Web process, Celery workers (all their processes), Redis and PostgreSQL."""
+        assert self.workers and all(w.pid is not None for w in self.workers)
         roles = {
             "web": [self.socket_pid()],
-            "celery": tree(self.worker.pid),
+            "celery": [pid for w in self.workers for pid in tree(w.pid or 0)],
             "redis": self.env.redis_pids(),
         }
         if self.env.database_url.startswith("postgresql"):

@@ -2,7 +2,9 @@
 //
 //   node api_driver.mjs CONFIG.json
 // CONFIG.json: {"url": "http://127.0.0.1:5000/api/campaigns", "tokens": [...], "bodies": [...],
-// "rate": R, "seconds": S, "delay": D, "maxSockets": 128}.
+// "rate": R, "seconds": S, "delay": D, "maxSockets": 128, "connectionPerCall": true}.
+// connectionPerCall: each call opens its own TCP connection, as a crowd of users' calls do;
+// otherwise calls share a keep-alive pool of maxSockets connections.
 // Request i is scheduled for go + delay + i / R whether or not earlier ones have answered; its body
 // is bodies[i % n] with title "b4 <scheduled epoch ms>", so the receiving socket can time it.
 // Prints one JSON line: statuses, response-time samples (from the schedule) and scheduler lag.
@@ -10,12 +12,15 @@ import { config, waitForGo } from "./helper.mjs";
 import http from "node:http";
 
 const target = new URL(config.url);
-const agent = new http.Agent({ keepAlive: true, maxSockets: config.maxSockets || 128 });
+const agent = config.connectionPerCall
+  ? new http.Agent({ keepAlive: false, maxSockets: Infinity })
+  : new http.Agent({ keepAlive: true, maxSockets: config.maxSockets || 128 });
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const total = Math.round(config.rate * config.seconds);
 const statuses = {};
 const responses = [];
+const byStatus = {};
 let maxLag = 0;
 let pending = 0;
 
@@ -41,6 +46,7 @@ function post(i, t) {
       res.on("end", () => {
         statuses[res.statusCode] = (statuses[res.statusCode] || 0) + 1;
         responses.push(now() - t);
+        (byStatus[res.statusCode] ||= []).push(Math.round((now() - t) * 10) / 10);
         pending -= 1;
       });
     },
@@ -74,6 +80,7 @@ const out = JSON.stringify({
   statuses,
   max_lag_ms: maxLag,
   responses: responses.map((x) => Math.round(x * 10) / 10),
+  responses_by_status: byStatus,
   unanswered: pending,
 });
 // Exit only once the pipe took everything: process.exit() would cut a long line short.
