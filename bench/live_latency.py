@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--owners", type=int, default=2000)
     parser.add_argument("--layouts", nargs="+", default=["single", "procfile"])
+    parser.add_argument("--env", nargs="*", default=[], help="NAME=VALUE settings to try")
     args = parser.parse_args()
     layouts = {"single": SINGLE_WORKER, "procfile": procfile_workers()}
     profile = replace(FULL, b4_clients=args.owners)
@@ -38,7 +39,8 @@ def main() -> None:
         population = env.start(owners=args.owners, channels=args.owners)
         try:
             for layout in args.layouts:
-                target = AppTarget(env, "eventlet", workers=layouts[layout])
+                extra = dict(pair.split("=", 1) for pair in args.env)
+                target = AppTarget(env, "eventlet", workers=layouts[layout], extra_env=extra)
                 swarm = Swarm(2)
                 target.start()
                 try:
@@ -50,6 +52,7 @@ def main() -> None:
                         row = {
                             "layout": layout,
                             "workers": layouts[layout],
+                            "env": extra,
                             "rate": rate,
                             "sent": run["sent"],
                             "accepted": run["accepted"],

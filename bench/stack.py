@@ -250,8 +250,10 @@ class AppTarget(Target):
         mode: str,
         worker_concurrency: int = 2,
         workers: dict[str, str] | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> None:
         self.env = env
+        self.extra_env = extra_env or {}
         self.name = mode
         self.mode = mode
         self.worker_concurrency = worker_concurrency
@@ -271,6 +273,7 @@ class AppTarget(Target):
             **self.env.app_env(self.mode),
             "SENDGRID_API_KEY": SENDGRID_KEY,
             "SENDGRID_API_HOST": self.sendgrid.url,
+            **self.extra_env,
         }
         with ThreadPoolExecutor(1 + len(self.layout)) as pool:
             web = pool.submit(start_web, app_env, port, self.env.log_dir, name=f"web-{self.mode}")

@@ -16,6 +16,8 @@ from core.settings import get_settings
 
 log = logging.getLogger(__name__)
 AfterCommit = Callable[[], None]
+# Connections beyond the admitted API calls': socket handshakes, catch-up reads, /health.
+OUTSIDE_THE_GATE = 10
 
 
 def make_engine(url: str) -> Engine:
@@ -47,14 +49,15 @@ def make_engine(url: str) -> Engine:
     # web process under load (thousands of sockets connecting, API bursts) opened and closed
     # PostgreSQL connections all the time, ~6% of its CPU plus a backend fork each time
     # (docs/BENCHMARKS.md, B1). The pool only grows to what a process really uses at once.
-    # The web tier admits at most MAX_CONCURRENT_REQUESTS API calls at once (web/admission.py):
-    # the pool matches it, so an admitted call never waits for a connection.
+    # The web tier admits at most MAX_CONCURRENT_REQUESTS API calls at once (web/admission.py);
+    # the pool holds that many plus room for what runs outside the gate (socket handshakes and
+    # their catch-up, /health), so an admitted call does not wait for a connection.
     # A call never hangs on a database that is gone: connecting gives up after 3 s, and a
     # caller outside that gate (a socket's handshake, a worker) waits at most 5 s for the pool.
     return create_engine(
         url,
         pool_pre_ping=True,
-        pool_size=get_settings().MAX_CONCURRENT_REQUESTS,
+        pool_size=get_settings().MAX_CONCURRENT_REQUESTS + OUTSIDE_THE_GATE,
         max_overflow=0,
         pool_timeout=5,
         connect_args={"connect_timeout": 3},

@@ -79,11 +79,11 @@ class Settings(BaseSettings):
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # How long /health?deep=1 waits for a worker to answer the canary task.
     HEALTH_CANARY_TIMEOUT_SECONDS: float = Field(default=3.0, gt=0, le=30)
-    # --- Overload: API calls one web process serves at once (its database pool's size, so no
-    # admitted call waits for a connection), how many more may wait, and for how long ---
-    MAX_CONCURRENT_REQUESTS: int = Field(default=30, ge=1, le=1000)
-    MAX_WAITING_REQUESTS: int = Field(default=64, ge=0, le=100_000)
-    MAX_QUEUE_WAIT_SECONDS: float = Field(default=1.0, ge=0, le=60)
+    # --- Overload: API calls one web process serves at once, how many more may wait, and for
+    # how long (web/admission.py; docs/BENCHMARKS.md has the runs that chose the defaults) ---
+    MAX_CONCURRENT_REQUESTS: int = Field(default=8, ge=1, le=1000)
+    MAX_WAITING_REQUESTS: int = Field(default=8, ge=0, le=100_000)
+    MAX_QUEUE_WAIT_SECONDS: float = Field(default=0.1, ge=0, le=60)
     # --- The edge: rate limits and caps against hostile or careless clients ---
     # Off only for load tests: turns off every rate limit, API and sockets alike; the hard caps
     # (sockets per user, frame size, unsent bytes, body size) stay.

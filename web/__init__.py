@@ -10,7 +10,7 @@ from core.rooms import SOCKETIO_CHANNEL
 from core.safety import refuse_unsafe_production
 from core.services.dispatch import set_dispatcher
 from core.settings import Settings, get_settings
-from web.admission import init_admission
+from web.admission import init_admission, with_admission
 from web.api import (
     admin,
     admin_jobs,
@@ -67,8 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.activate()
     app = Flask(__name__)
     init_request_ids(app)
-    # Overload is shed first, before the limiter's Redis round trip or any database work.
-    init_admission(app, settings)
+    gate = init_admission(app, settings)
     init_limits(app, settings)
     app.config.update(
         SETTINGS=settings,
@@ -131,6 +130,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.wsgi_app = without_websocket_compression(app.wsgi_app)  # type: ignore[method-assign]
     if settings.ASYNC_MODE == "eventlet":
         app.wsgi_app = with_eventlet_input(app.wsgi_app)  # type: ignore[method-assign]
+    # Overload is shed in front of Flask: before a request context, the limiter or the database.
+    app.wsgi_app = with_admission(app.wsgi_app, gate)  # type: ignore[method-assign]
+    app.extensions["admission"] = gate
     # Outermost, so the REST API, the limits and the Socket.IO handshake see the same address.
     app.wsgi_app = with_trusted_proxies(app.wsgi_app, settings.TRUSTED_PROXY_COUNT)  # type: ignore[method-assign]
     # A bounded pool: every socket's connect and disconnect writes presence, and a burst of

@@ -1,11 +1,11 @@
 """Admission control for the REST API: shed the excess early, and answer outages with 503.
 
-A web process serves at most `MAX_CONCURRENT_REQUESTS` API calls at once, which is the size of
-its database pool, so an admitted call never waits for a connection. A few more
+A web process serves at most `MAX_CONCURRENT_REQUESTS` API calls at once (its database pool
+holds that many and more, so an admitted call never waits for a connection). A few more
 (`MAX_WAITING_REQUESTS`) may wait, each for at most `MAX_QUEUE_WAIT_SECONDS`; anything beyond
-that is refused at once with 503 `overloaded` and `Retry-After`, before it has parsed its body
-or touched the database. Before this, past the process's capacity calls waited 30 s on
-SQLAlchemy's pool and then answered 500.
+that is refused at once with 503 `overloaded` and `Retry-After`, by a WSGI middleware in front
+of Flask: before a request context, the rate limiter or the database. Before this, past the
+process's capacity calls waited 30 s on SQLAlchemy's pool and then answered 500.
 
 A database or Redis that cannot be reached is a 503 `unavailable` with `Retry-After`, not a
 500: the client's call did nothing and can simply be made again.
@@ -13,17 +13,21 @@ A database or Redis that cannot be reached is a 503 `unavailable` with `Retry-Af
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import redis
-from flask import Flask, current_app, g, request
+from flask import Flask
 from flask.typing import ResponseReturnValue
 from sqlalchemy import exc as sa_exc
 
 from core import metrics
 from core.settings import Settings
 from web.errors import error_body, internal_error
+from web.websocket_compression import WSGIApp
 
 log = logging.getLogger(__name__)
 # The paths admission control guards: everything that may take a database connection for a
@@ -56,10 +60,36 @@ class Gate:
         self.slots.release()
 
 
-def _overloaded() -> ResponseReturnValue:
-    """503 with the API's error shape, saying when to come back."""
-    body, status = error_body(503, "overloaded", "the server is busy; try again shortly")
-    return body, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+# The whole refusal, built once: refusing must cost far less than serving.
+OVERLOADED_BODY = json.dumps(
+    {"error": {"code": "overloaded", "message": "the server is busy; try again shortly"}}
+).encode()
+OVERLOADED_HEADERS = [
+    ("Content-Type", "application/json"),
+    ("Content-Length", str(len(OVERLOADED_BODY))),
+    ("Retry-After", str(RETRY_AFTER_SECONDS)),
+]
+
+
+def with_admission(app: WSGIApp, gate: Gate) -> WSGIApp:
+    """Wrap a WSGI app so API calls pass the gate, and the excess is refused before Flask."""
+
+    # A plain function for the reason given in web/websocket_compression.py.
+    def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(GUARDED_PREFIX) or environ.get("REQUEST_METHOD") == "OPTIONS":
+            return app(environ, start_response)
+        if not gate.enter():
+            metrics.count("overloaded")
+            start_response("503 Service Unavailable", OVERLOADED_HEADERS)
+            return [OVERLOADED_BODY]
+        try:
+            # Flask builds the whole response before it returns: the view's work is done here.
+            return app(environ, start_response)
+        finally:
+            gate.leave()
+
+    return middleware
 
 
 def _unavailable(exc: Exception) -> ResponseReturnValue:
@@ -90,31 +120,14 @@ def _database_error(exc: sa_exc.DBAPIError) -> ResponseReturnValue:
     return internal_error(exc)
 
 
-def init_admission(app: Flask, settings: Settings) -> None:
-    """Guard the API with a gate sized to the database pool, and map outages to 503."""
-    gate = Gate(
-        settings.MAX_CONCURRENT_REQUESTS,
-        settings.MAX_WAITING_REQUESTS,
-        settings.MAX_QUEUE_WAIT_SECONDS,
-    )
-    app.extensions["admission"] = gate
-
-    @app.before_request
-    def admit() -> ResponseReturnValue | None:
-        if not request.path.startswith(GUARDED_PREFIX) or request.method == "OPTIONS":
-            return None
-        if not gate.enter():
-            metrics.count("overloaded")
-            return _overloaded()
-        g.admitted = True
-        return None
-
-    @app.teardown_request
-    def release(_: BaseException | None) -> None:
-        if g.pop("admitted", False):
-            current_app.extensions["admission"].leave()
-
+def init_admission(app: Flask, settings: Settings) -> Gate:
+    """Map outages to 503, and return the gate for `with_admission` to put in front of Flask."""
     app.register_error_handler(sa_exc.TimeoutError, _unavailable)
     app.register_error_handler(sa_exc.DBAPIError, _database_error)
     app.register_error_handler(redis.ConnectionError, _unavailable)
     app.register_error_handler(redis.TimeoutError, _unavailable)
+    return Gate(
+        settings.MAX_CONCURRENT_REQUESTS,
+        settings.MAX_WAITING_REQUESTS,
+        settings.MAX_QUEUE_WAIT_SECONDS,
+    )
