@@ -131,7 +131,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.ASYNC_MODE == "eventlet":
         app.wsgi_app = with_eventlet_input(app.wsgi_app)  # type: ignore[method-assign]
     # Overload is shed in front of Flask: before a request context, the limiter or the database.
-    app.wsgi_app = with_admission(app.wsgi_app, gate)  # type: ignore[method-assign]
+    app.wsgi_app = with_admission(app.wsgi_app, gate, settings.cors_origins)  # type: ignore[method-assign]
     app.extensions["admission"] = gate
     # Outermost, so the REST API, the limits and the Socket.IO handshake see the same address.
     app.wsgi_app = with_trusted_proxies(app.wsgi_app, settings.TRUSTED_PROXY_COUNT)  # type: ignore[method-assign]

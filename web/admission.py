@@ -71,8 +71,17 @@ OVERLOADED_HEADERS = [
 ]
 
 
-def with_admission(app: WSGIApp, gate: Gate) -> WSGIApp:
+def with_admission(app: WSGIApp, gate: Gate, cors_origins: list[str]) -> WSGIApp:
     """Wrap a WSGI app so API calls pass the gate, and the excess is refused before Flask."""
+    # flask-cors never sees a refusal made here; a browser must still be able to read it.
+    cors = {
+        origin: [
+            ("Access-Control-Allow-Origin", origin),
+            ("Access-Control-Expose-Headers", "Retry-After"),
+            ("Vary", "Origin"),
+        ]
+        for origin in cors_origins
+    }
 
     # A plain function for the reason given in web/websocket_compression.py.
     def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -81,7 +90,8 @@ def with_admission(app: WSGIApp, gate: Gate) -> WSGIApp:
             return app(environ, start_response)
         if not gate.enter():
             metrics.count("overloaded")
-            start_response("503 Service Unavailable", OVERLOADED_HEADERS)
+            origin = cors.get(environ.get("HTTP_ORIGIN", ""), [])
+            start_response("503 Service Unavailable", [*OVERLOADED_HEADERS, *origin])
             return [OVERLOADED_BODY]
         try:
             # Flask builds the whole response before it returns: the view's work is done here.
