@@ -60,7 +60,16 @@ def make_engine(url: str) -> Engine:
         pool_size=get_settings().MAX_CONCURRENT_REQUESTS + OUTSIDE_THE_GATE,
         max_overflow=0,
         pool_timeout=5,
-        connect_args={"connect_timeout": 3},
+        connect_args={
+            "connect_timeout": 3,
+            # A server that vanishes without a reset (a partition) must not hang a call either:
+            # unacknowledged data fails after 5 s, an idle connection's peer is probed.
+            "tcp_user_timeout": 5000,
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 2,
+        },
     )
 
 

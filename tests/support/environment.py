@@ -89,4 +89,9 @@ def app_env(database_url: str, redis_url: str, outbox_dir: Path) -> dict[str, st
         # off, as for load tests; tests/integration/test_edge_*.py turn them on. The hard caps
         # (sockets per user, frame and body size, unsent bytes) stay on everywhere.
         "RATE_LIMIT_ENABLED": "false",
+        # Tests fire bursts of calls from thread pools; shedding them is test_overload.py's
+        # business, which sets its own gate.
+        "MAX_CONCURRENT_REQUESTS": "16",
+        "MAX_WAITING_REQUESTS": "1000",
+        "MAX_QUEUE_WAIT_SECONDS": "30",
     }

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 
 from tests.support.net import free_port
+
+# struct linger {int l_onoff = 1; int l_linger = 0;}
+LINGER_ZERO = struct.pack("ii", 1, 0)
 
 
 class TcpProxy:
@@ -41,11 +45,13 @@ class TcpProxy:
         with self._lock:
             conns, self._open = self._open, set()
         for conn in conns:
-            # SO_LINGER 0: close with a reset, as a vanished server's peer sees it.
+            # SO_LINGER 0: close with a reset, as a vanished server's peer sees it. shutdown()
+            # first: close() alone does not wake the pipe thread blocked in recv() on it, and
+            # while that thread holds the socket the kernel neither resets nor closes it.
             with contextlib.suppress(OSError):
-                conn.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-                )
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
+                conn.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
                 conn.close()
 
     def _accept(self, listener: socket.socket) -> None:
