@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     JWT_ACCESS_TTL_SECONDS: int = Field(default=900, ge=10)
     JWT_REFRESH_TTL_SECONDS: int = Field(default=30 * 24 * 3600, ge=60)
     BCRYPT_ROUNDS: int = Field(default=12, ge=4, le=16)
+    # How long a just-retired refresh token is still honoured (two tabs refreshing at once);
+    # after that, presenting it ends the login as a stolen token's reuse.
+    REFRESH_REUSE_GRACE_SECONDS: float = Field(default=10.0, ge=0, le=300)
 
     WEBSOCKET_CORS_ORIGINS: Annotated[list[str], NoDecode] = ["*"]
     ASYNC_MODE: Literal["eventlet", "gevent", "threading"] = "eventlet"

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from core.models import User
 from core.services import tokens
 from core.services.errors import Forbidden, Unauthorized
+from web.revocation import ensure_live
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +32,9 @@ def auth_required(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         claims = tokens.verify(current_app.config["SETTINGS"], bearer_token(), "access")
+        ensure_live(claims)
         g.user_id = claims.user_id
+        g.login_id = claims.login_id
         return view(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]

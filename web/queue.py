@@ -8,7 +8,7 @@ from typing import Any
 
 import socketio
 
-from core.rooms import USER_ROOM_PREFIX
+from core.rooms import LOGIN_ROOM_PREFIX, SESSION_REVOKED_EVENT, USER_ROOM_PREFIX
 from web.room_index import RoomIndexMixin
 
 # Longest the message-queue listener runs before it lets other green threads run.
@@ -42,6 +42,16 @@ class CatchUpRedisManager(RoomIndexMixin, socketio.RedisManager):
         with self._lock:
             return self._held.pop(sid, [])
 
+    def _drop_login(self, message: dict[str, Any], room: str) -> None:
+        """Tell an ended login's sockets on this process why, then disconnect them."""
+        namespace = message.get("namespace") or "/"
+        sids = [sid for sid, _ in self.get_participants(namespace, room)]
+        if not sids:
+            return
+        super()._handle_emit(message)
+        for sid in sids:
+            self.server.disconnect(sid, namespace=namespace, ignore_queue=True)
+
     def _handle_emit(self, message: dict[str, Any]) -> None:
         """Deliver a message, except to held sockets, which get it on release."""
         room = message.get("room")
@@ -50,6 +60,13 @@ class CatchUpRedisManager(RoomIndexMixin, socketio.RedisManager):
             probe = self.probes.get(room)
             if probe is not None:
                 probe.set()
+            return
+        if (
+            message.get("event") == SESSION_REVOKED_EVENT
+            and isinstance(room, str)
+            and room.startswith(LOGIN_ROOM_PREFIX)
+        ):
+            self._drop_login(message, room)
             return
         if self._held and isinstance(room, str) and room.startswith(USER_ROOM_PREFIX):
             namespace = message.get("namespace") or "/"

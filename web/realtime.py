@@ -15,13 +15,14 @@ from flask_socketio import SocketIO, emit, join_room
 from core import metrics
 from core.db import session_scope
 from core.models import User
-from core.rooms import user_room
+from core.rooms import login_room, user_room
 from core.services import notifications, tokens
 from core.services.errors import Unauthorized
 from web.auth import bearer_token
 from web.limits import client_address
 from web.presence import HEARTBEAT_SECONDS, Presence
 from web.queue import CatchUpRedisManager, notifications_in
+from web.revocation import ensure_live
 from web.schemas import MAX_SEQ
 from web.socket_guard import SocketGuard
 
@@ -121,6 +122,10 @@ def register_handlers(
         except Unauthorized as exc:
             # The client's connect_error carries `message` and `data.code`.
             raise Refused(exc.message, {"code": exc.code}) from None
+        try:
+            ensure_live(claims)
+        except Unauthorized as exc:
+            raise Refused(exc.message, {"code": exc.code}) from None
         with session_scope() as session:
             if session.get(User, claims.user_id) is None:
                 raise Refused("unknown user", {"code": "token_invalid"})
@@ -135,6 +140,9 @@ def register_handlers(
         # between is missed, and nothing live overtakes the backlog.
         manager.hold(sid)
         join_room(user_room(claims.user_id))
+        if claims.login_id:
+            # Ending the login reaches this socket on whichever process holds it.
+            join_room(login_room(claims.login_id))
         expiry.watch(sid, claims.expires_at)
         if not heartbeat_started:
             heartbeat_started = True

@@ -115,7 +115,18 @@ class RegisterOut(TokensOut):
 
 class AccessOut(Schema):
     access_token = fields.String()
+    refresh_token = fields.String(
+        metadata={"description": "the next refresh token; the one sent is now retired"}
+    )
     token_type = fields.String()
+
+
+class PasswordIn(Schema):
+    current_password = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    new_password = fields.String(
+        required=True,
+        validate=[validate.Length(min=8, max=BCRYPT_MAX_BYTES), bcrypt_sized],
+    )
 
 
 class ChannelIn(Schema):

@@ -5,6 +5,7 @@ from core.models.broadcasts import Broadcast
 from core.models.campaigns import Campaign
 from core.models.channels import Channel
 from core.models.jobs import JobRun
+from core.models.logins import Login
 from core.models.notifications import Delivery, Notification
 from core.models.reminders import WithdrawalReminder
 from core.models.stats import PlatformStats
@@ -18,6 +19,7 @@ __all__ = [
     "Channel",
     "Delivery",
     "JobRun",
+    "Login",
     "Notification",
     "PlatformStats",
     "User",

@@ -23,10 +23,20 @@ class TokenClaims:
     user_id: str
     type: TokenType
     expires_at: datetime
+    # The login (core/models/logins.py) the token belongs to; None on tokens signed before
+    # logins existed, which REST accepts until they expire and refresh refuses.
+    login_id: str | None = None
+    jti: str = ""
 
 
-def issue(settings: Settings, user_id: str, token_type: TokenType) -> str:
-    """Sign a token of the given type for the user."""
+def issue(
+    settings: Settings,
+    user_id: str,
+    token_type: TokenType,
+    login_id: str | None = None,
+    jti: str | None = None,
+) -> str:
+    """Sign a token of the given type for the user, within one login."""
     now = datetime.now(UTC)
     ttl = (
         settings.JWT_ACCESS_TTL_SECONDS
@@ -38,8 +48,10 @@ def issue(settings: Settings, user_id: str, token_type: TokenType) -> str:
         "typ": token_type,
         "iat": now,
         "exp": now + timedelta(seconds=ttl),
-        "jti": uuid.uuid4().hex,
+        "jti": jti or uuid.uuid4().hex,
     }
+    if login_id is not None:
+        claims["sid"] = login_id
     return jwt.encode(claims, settings.JWT_SECRET_KEY, algorithm=settings.JWT_ALGORITHM)
 
 
@@ -62,8 +74,11 @@ def verify(settings: Settings, token: str | None, expected: TokenType) -> TokenC
         raise Unauthorized(f"expected an {expected} token", code="token_invalid")
     if not isinstance(claims.get("sub"), str):
         raise Unauthorized("invalid token subject", code="token_invalid")
+    login_id = claims.get("sid")
     return TokenClaims(
         user_id=claims["sub"],
         type=expected,
         expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+        login_id=login_id if isinstance(login_id, str) else None,
+        jti=str(claims["jti"]),
     )

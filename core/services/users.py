@@ -1,30 +1,23 @@
-"""Registration, login, token refresh and admin creation."""
+"""Registration, login, password changes and admin creation."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import bcrypt
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core.models import User
-from core.services import tokens
+from core.services import logins
 from core.services.errors import Conflict, Forbidden, NotFound, Unauthorized
+from core.services.logins import TokenPair
 from core.services.notifications import notify
 from core.settings import Settings
 
 SELF_SERVICE_ROLES = ("advertiser", "channel_owner")
 # bcrypt 5 raises ValueError for passwords longer than this many bytes.
 BCRYPT_MAX_BYTES = 72
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    """An access token and a refresh token for one user."""
-
-    access_token: str
-    refresh_token: str
+# Where a sign-in came from: the client address and its User-Agent, kept on the login.
+Client = tuple[str | None, str | None]
 
 
 def hash_password(settings: Settings, password: str) -> str:
@@ -40,14 +33,6 @@ def check_password(password: str, password_hash: str) -> bool:
     if len(secret) > BCRYPT_MAX_BYTES:
         return False
     return bcrypt.checkpw(secret, password_hash.encode())
-
-
-def issue_pair(settings: Settings, user_id: str) -> TokenPair:
-    """Sign a fresh access and refresh token."""
-    return TokenPair(
-        access_token=tokens.issue(settings, user_id, "access"),
-        refresh_token=tokens.issue(settings, user_id, "refresh"),
-    )
 
 
 def find_by_email(session: Session, email: str) -> User | None:
@@ -80,29 +65,43 @@ def create_user(
     return user
 
 
-def register(session: Session, settings: Settings, **fields: str) -> tuple[User, TokenPair]:
-    """Register an advertiser or channel owner and queue their welcome email."""
+def register(
+    session: Session, settings: Settings, client: Client | None = None, **fields: str
+) -> tuple[User, TokenPair]:
+    """Register an advertiser or channel owner, queue their welcome email and sign them in."""
     if fields.get("role") not in SELF_SERVICE_ROLES:
         raise Forbidden("admins are made from the command line, not by registration")
     user = create_user(session, settings, **fields)
     notify(session, user, "welcome", {"name": user.name})
-    return user, issue_pair(settings, user.id)
+    return user, logins.start(session, settings, user, *(client or (None, None)))
 
 
-def login(session: Session, settings: Settings, email: str, password: str) -> TokenPair:
-    """Check credentials and sign tokens; the error does not say which part was wrong."""
+def login(
+    session: Session, settings: Settings, email: str, password: str, client: Client | None = None
+) -> TokenPair:
+    """Check credentials and start a login; the error does not say which part was wrong."""
     user = find_by_email(session, email)
     if user is None or not check_password(password, user.password_hash):
         raise Unauthorized("invalid email or password", code="invalid_credentials")
-    return issue_pair(settings, user.id)
+    return logins.start(session, settings, user, *(client or (None, None)))
 
 
-def refresh(session: Session, settings: Settings, refresh_token: str) -> str:
-    """Trade a valid refresh token of an existing user for a new access token."""
-    claims = tokens.verify(settings, refresh_token, "refresh")
-    if session.get(User, claims.user_id) is None:
+def change_password(
+    session: Session,
+    settings: Settings,
+    user_id: str,
+    current_login: str | None,
+    current_password: str,
+    new_password: str,
+) -> list[str]:
+    """Set a new password and end every other login of the user; returns the ended logins."""
+    user = session.get(User, user_id, with_for_update=True)
+    if user is None:
         raise Unauthorized("user no longer exists", code="token_invalid")
-    return tokens.issue(settings, claims.user_id, "access")
+    if not check_password(current_password, user.password_hash):
+        raise Forbidden("the current password is wrong", code="wrong_password")
+    user.password_hash = hash_password(settings, new_password)
+    return logins.revoke_all(session, user.id, "password_changed", keep=current_login)
 
 
 def get_user(session: Session, user_id: str) -> User:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g, request
 from flask_smorest import Blueprint
 
 from core.db import session_scope
-from core.services import users
+from core.models import User
+from core.services import logins, users
+from web.auth import auth_required
 from web.limits import client_address, limiter, login_account_key, login_failed, setting
+from web.revocation import announce
 from web.schemas import (
     AccessOut,
     ErrorOut,
     LoginIn,
+    PasswordIn,
     RefreshIn,
     RegisterIn,
     RegisterOut,
@@ -24,6 +28,18 @@ blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Sign up a
 RATE_LIMITED = "rate_limited: too many attempts; the Retry-After header says when to try again"
 
 
+def _signed_in_account_key() -> str:
+    """The login limit's key for the signed-in user's account, as a login with its email."""
+    with session_scope() as session:
+        user = session.get(User, g.user_id)
+        return f"account:{user.email.lower()}" if user else f"account-user:{g.user_id}"
+
+
+def _client() -> tuple[str | None, str | None]:
+    """Where this sign-in comes from, kept on the login (for the user's and the audit's sake)."""
+    return client_address(), request.headers.get("User-Agent")
+
+
 @blp.route("/register", methods=["POST"])
 @limiter.limit(setting("RATE_LIMIT_REGISTER"), key_func=client_address, scope="register")
 @blp.arguments(RegisterIn)
@@ -32,7 +48,7 @@ RATE_LIMITED = "rate_limited: too many attempts; the Retry-After header says whe
 def register(body: dict[str, Any]) -> dict[str, Any]:
     """Register an advertiser or a channel owner; their welcome email is queued."""
     with session_scope() as session:
-        user, pair = users.register(session, current_app.config["SETTINGS"], **body)
+        user, pair = users.register(session, current_app.config["SETTINGS"], _client(), **body)
     return {
         "user": user,
         "access_token": pair.access_token,
@@ -55,7 +71,9 @@ def register(body: dict[str, Any]) -> dict[str, Any]:
 def login(body: dict[str, Any]) -> dict[str, Any]:
     """Trade email and password for an access and a refresh token."""
     with session_scope() as session:
-        pair = users.login(session, current_app.config["SETTINGS"], body["email"], body["password"])
+        pair = users.login(
+            session, current_app.config["SETTINGS"], body["email"], body["password"], _client()
+        )
     return {
         "access_token": pair.access_token,
         "refresh_token": pair.refresh_token,
@@ -69,7 +87,58 @@ def login(body: dict[str, Any]) -> dict[str, Any]:
 @blp.response(200, AccessOut)
 @blp.alt_response(429, schema=ErrorOut, description=RATE_LIMITED)
 def refresh(body: dict[str, Any]) -> dict[str, Any]:
-    """Trade a refresh token for a new access token."""
+    """Trade a refresh token for a new access token and the next refresh token.
+
+    The refresh token sent is retired: presenting it again ends the whole login (a stolen
+    token), on REST and on every socket of that login.
+    """
+    try:
+        with session_scope() as session:
+            pair = logins.rotate(session, current_app.config["SETTINGS"], body["refresh_token"])
+    except logins.RefreshTokenReused as exc:
+        announce([exc.login_id], "refresh_token_reused")
+        raise
+    return {
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "token_type": "bearer",
+    }
+
+
+@blp.route("/logout", methods=["POST"])
+@limiter.limit(setting("RATE_LIMIT_REFRESH"), key_func=client_address, scope="logout")
+@blp.arguments(RefreshIn)
+@blp.response(204)
+def logout(body: dict[str, Any]) -> None:
+    """End the login of this refresh token: its tokens stop working, its sockets are dropped."""
     with session_scope() as session:
-        token = users.refresh(session, current_app.config["SETTINGS"], body["refresh_token"])
-    return {"access_token": token, "token_type": "bearer"}
+        login_id = logins.logout(session, current_app.config["SETTINGS"], body["refresh_token"])
+    announce([login_id], "logout")
+
+
+@blp.route("/password", methods=["POST"])
+@auth_required
+@limiter.limit(
+    setting("RATE_LIMIT_LOGIN_ACCOUNT"),
+    key_func=_signed_in_account_key,
+    deduct_when=login_failed,
+    scope="login-account",
+)
+@blp.arguments(PasswordIn)
+@blp.response(204)
+@blp.doc(security=[{"bearer": []}])
+def change_password(body: dict[str, Any]) -> None:
+    """Change the password; every other login of the user ends and its sockets are dropped.
+
+    A wrong current password is a 403 and counts against the login limit.
+    """
+    with session_scope() as session:
+        ended = users.change_password(
+            session,
+            current_app.config["SETTINGS"],
+            g.user_id,
+            g.login_id,
+            body["current_password"],
+            body["new_password"],
+        )
+    announce(ended, "password_changed")

@@ -10,7 +10,6 @@ from core.models import Delivery, Notification, User
 from core.services import tokens, users
 from core.services.errors import Conflict, NotFound, Unauthorized
 from core.settings import Settings
-from tests.core.conftest import Factory
 
 
 def register(session: Session, settings: Settings, email: str = "Ann@Example.com", **extra: str):
@@ -81,33 +80,6 @@ def test_login_refuses_bad_credentials_without_saying_which_part(
 
     assert caught.value.code == "invalid_credentials"
     assert caught.value.message == "invalid email or password"
-
-
-def test_refresh_trades_a_refresh_token_for_an_access_token(session, settings):
-    user, pair = register(session, settings)
-
-    access = users.refresh(session, settings, pair.refresh_token)
-
-    assert tokens.verify(settings, access, "access").user_id == user.id
-
-
-def test_refresh_refuses_an_access_token(session, settings):
-    _, pair = register(session, settings)
-
-    with pytest.raises(Unauthorized) as caught:
-        users.refresh(session, settings, pair.access_token)
-
-    assert caught.value.code == "token_invalid"
-
-
-def test_refresh_refuses_the_token_of_a_deleted_user(session, settings, make: Factory):
-    user = make.user()
-    refresh_token = tokens.issue(settings, user.id, "refresh")
-    session.delete(user)
-    session.flush()
-
-    with pytest.raises(Unauthorized, match="no longer exists"):
-        users.refresh(session, settings, refresh_token)
 
 
 def test_get_user_of_an_unknown_id_is_not_found(session):

@@ -59,7 +59,12 @@ export function refreshAccess() {
     refreshing = (async () => {
       if (!current || !current.refresh_token) throw new ApiError(401, null);
       const data = await send("POST", "/api/auth/refresh", { refresh_token: current.refresh_token });
-      session.save({ ...session.load(), access_token: data.access_token });
+      // Each refresh retires the token it was given: keep the next one (another tab reads it).
+      session.save({
+        ...session.load(),
+        access_token: data.access_token,
+        refresh_token: data.refresh_token || current.refresh_token,
+      });
       window.dispatchEvent(new CustomEvent("admarket:token", { detail: data.access_token }));
       return data.access_token;
     })().finally(() => {
