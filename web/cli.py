@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import re
 
 import click
@@ -9,7 +10,7 @@ from celery import Celery
 from flask import Flask, current_app
 
 from core.db import session_scope
-from core.services import emails, users
+from core.services import audit, emails, users
 from core.services.errors import Conflict
 from core.services.jobs import runner
 from web.demo_cli import register_demo_command
@@ -44,6 +45,10 @@ def register_commands(app: Flask) -> None:
                     role="admin",
                     locale=locale,
                 )
+                audit.record(
+                    session, None, "admin.create", "user", user.id, ("cli", None),
+                    email=user.email, operator=getpass.getuser(),
+                )  # fmt: skip
         except Conflict as exc:
             raise click.ClickException(exc.message) from None
         click.echo(f"admin {user.email} created with id {user.id}")

@@ -38,6 +38,11 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+def request_origin() -> tuple[str | None, str | None]:
+    """Where this request comes from: the client address and its User-Agent."""
+    return client_address(), request.headers.get("User-Agent")
+
+
 def writer_key() -> str:
     """The signed-in user making a write, or the client address of an anonymous one."""
     if "limit_user_id" not in g:

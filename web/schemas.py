@@ -255,5 +255,35 @@ class BroadcastOut(Schema):
     error = fields.String(allow_none=True)
 
 
+class AuditQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    before = fields.Integer(
+        validate=validate.Range(min=1),
+        metadata={"description": "the `next_before` of the previous page"},
+    )
+
+
+class AuditEventOut(Schema):
+    id = fields.Integer()
+    at = fields.DateTime()
+    actor_id = fields.String(allow_none=True)
+    actor_email = fields.String(allow_none=True)
+    action = fields.String(
+        metadata={
+            "description": "broadcast.create, withdrawal.process, withdrawal.reject, admin.create"
+        }
+    )
+    target_type = fields.String(allow_none=True)
+    target_id = fields.String(allow_none=True)
+    address = fields.String(allow_none=True, metadata={"description": "client address, or cli"})
+    user_agent = fields.String(allow_none=True)
+    details = fields.Dict()
+
+
+class AuditPageOut(Schema):
+    events = fields.List(fields.Nested(AuditEventOut))
+    next_before = fields.Integer(allow_none=True)
+
+
 class CreatedAdminOut(Schema):
     id = fields.String()

@@ -1,5 +1,6 @@
 """Every model, imported so that `Base.metadata` knows all tables."""
 
+from core.models.audit import AuditEvent
 from core.models.base import Base
 from core.models.broadcasts import Broadcast
 from core.models.campaigns import Campaign
@@ -13,6 +14,7 @@ from core.models.users import User
 from core.models.withdrawals import Withdrawal
 
 __all__ = [
+    "AuditEvent",
     "Base",
     "Broadcast",
     "Campaign",

@@ -33,6 +33,9 @@ SPEC_PATHS = {
     ("post", "/api/notifications/read-all"),
     ("post", "/api/admin/broadcast"),
     ("get", "/api/admin/broadcasts/{broadcast_id}"),
+    ("get", "/api/admin/audit"),
+    ("post", "/api/auth/logout"),
+    ("post", "/api/auth/password"),
     ("get", "/health"),
 }
 

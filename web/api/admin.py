@@ -9,9 +9,10 @@ from flask_smorest import Blueprint
 
 from core.db import on_commit, session_scope
 from core.models import Broadcast
-from core.services import broadcasts
+from core.services import audit, broadcasts
 from web.auth import actor, auth_required
-from web.schemas import BroadcastIn, BroadcastOut
+from web.limits import request_origin
+from web.schemas import AuditPageOut, AuditQuery, BroadcastIn, BroadcastOut
 
 blp = Blueprint("admin", __name__, url_prefix="/api/admin", description="Admin")
 
@@ -30,9 +31,27 @@ def broadcast(body: dict[str, Any]) -> Broadcast:
     with session_scope() as session:
         admin = actor(session, "admin")
         item = broadcasts.create(session, admin, body["title"], body["message"])
+        audit.record(
+            session, admin, "broadcast.create", "broadcast", item.id, request_origin(),
+            title=item.title, recipients=item.total,
+        )  # fmt: skip
         # Only once it is committed; if Redis is down the sweeper sends it later.
         on_commit(session, lambda: broker.send("broadcasts.fan_out", [item.id]))
     return item
+
+
+@blp.route("/audit", methods=["GET"])
+@auth_required
+@blp.arguments(AuditQuery, location="query")
+@blp.response(200, AuditPageOut)
+@blp.doc(security=[{"bearer": []}])
+def audit_trail(query: dict[str, Any]) -> dict[str, Any]:
+    """Admin actions, newest first: who, what, when and from where (page with `before`)."""
+    with session_scope() as session:
+        actor(session, "admin")
+        events = audit.page(session, query["limit"], query.get("before"))
+        more = len(events) == query["limit"]
+        return {"events": events, "next_before": events[-1].id if events and more else None}
 
 
 @blp.route("/broadcasts/<broadcast_id>", methods=["GET"])

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, g, request
+from flask import current_app, g
 from flask_smorest import Blueprint
 
 from core.db import session_scope
 from core.models import User
 from core.services import logins, users
 from web.auth import auth_required
-from web.limits import client_address, limiter, login_account_key, login_failed, setting
+from web.limits import (
+    client_address,
+    limiter,
+    login_account_key,
+    login_failed,
+    request_origin,
+    setting,
+)
 from web.revocation import announce
 from web.schemas import (
     AccessOut,
@@ -35,11 +42,6 @@ def _signed_in_account_key() -> str:
         return f"account:{user.email.lower()}" if user else f"account-user:{g.user_id}"
 
 
-def _client() -> tuple[str | None, str | None]:
-    """Where this sign-in comes from, kept on the login (for the user's and the audit's sake)."""
-    return client_address(), request.headers.get("User-Agent")
-
-
 @blp.route("/register", methods=["POST"])
 @limiter.limit(setting("RATE_LIMIT_REGISTER"), key_func=client_address, scope="register")
 @blp.arguments(RegisterIn)
@@ -48,7 +50,9 @@ def _client() -> tuple[str | None, str | None]:
 def register(body: dict[str, Any]) -> dict[str, Any]:
     """Register an advertiser or a channel owner; their welcome email is queued."""
     with session_scope() as session:
-        user, pair = users.register(session, current_app.config["SETTINGS"], _client(), **body)
+        user, pair = users.register(
+            session, current_app.config["SETTINGS"], request_origin(), **body
+        )
     return {
         "user": user,
         "access_token": pair.access_token,
@@ -72,7 +76,11 @@ def login(body: dict[str, Any]) -> dict[str, Any]:
     """Trade email and password for an access and a refresh token."""
     with session_scope() as session:
         pair = users.login(
-            session, current_app.config["SETTINGS"], body["email"], body["password"], _client()
+            session,
+            current_app.config["SETTINGS"],
+            body["email"],
+            body["password"],
+            request_origin(),
         )
     return {
         "access_token": pair.access_token,

@@ -9,9 +9,10 @@ from flask_smorest import Blueprint
 
 from core.db import session_scope
 from core.models import Withdrawal
-from core.services import withdrawals
+from core.services import audit, withdrawals
 from core.services.money import to_minor
 from web.auth import actor, auth_required
+from web.limits import request_origin
 from web.schemas import WithdrawalIn, WithdrawalOut
 
 blp = Blueprint("withdrawals", __name__, url_prefix="/api/withdrawals", description="Withdrawals")
@@ -47,7 +48,13 @@ def list_own() -> Sequence[Withdrawal]:
 def process(withdrawal_id: str) -> Withdrawal:
     """An admin marks a withdrawal as paid."""
     with session_scope() as session:
-        return withdrawals.process(session, actor(session, "admin"), withdrawal_id)
+        admin = actor(session, "admin")
+        done = withdrawals.process(session, admin, withdrawal_id)
+        audit.record(
+            session, admin, "withdrawal.process", "withdrawal", done.id, request_origin(),
+            amount_minor=done.amount, owner_id=done.user_id,
+        )  # fmt: skip
+        return done
 
 
 @blp.route("/<withdrawal_id>/reject", methods=["POST"])
@@ -57,4 +64,10 @@ def process(withdrawal_id: str) -> Withdrawal:
 def reject(withdrawal_id: str) -> Withdrawal:
     """An admin rejects a withdrawal; the amount returns to the owner's balance."""
     with session_scope() as session:
-        return withdrawals.reject(session, actor(session, "admin"), withdrawal_id)
+        admin = actor(session, "admin")
+        done = withdrawals.reject(session, admin, withdrawal_id)
+        audit.record(
+            session, admin, "withdrawal.reject", "withdrawal", done.id, request_origin(),
+            amount_minor=done.amount, owner_id=done.user_id,
+        )  # fmt: skip
+        return done
