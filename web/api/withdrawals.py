@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flask_smorest import Blueprint
+from sqlalchemy.orm import Session
 
 from core.db import session_scope
-from core.models import Withdrawal
+from core.models import User, Withdrawal
 from core.services import audit, withdrawals
 from core.services.money import to_minor
 from web.auth import actor, auth_required
@@ -47,14 +48,7 @@ def list_own() -> Sequence[Withdrawal]:
 @blp.doc(security=SECURITY)
 def process(withdrawal_id: str) -> Withdrawal:
     """An admin marks a withdrawal as paid."""
-    with session_scope() as session:
-        admin = actor(session, "admin")
-        done = withdrawals.process(session, admin, withdrawal_id)
-        audit.record(
-            session, admin, "withdrawal.process", "withdrawal", done.id, request_origin(),
-            amount_minor=done.amount, owner_id=done.user_id,
-        )  # fmt: skip
-        return done
+    return _decide(withdrawal_id, withdrawals.process, "withdrawal.process")
 
 
 @blp.route("/<withdrawal_id>/reject", methods=["POST"])
@@ -63,11 +57,18 @@ def process(withdrawal_id: str) -> Withdrawal:
 @blp.doc(security=SECURITY)
 def reject(withdrawal_id: str) -> Withdrawal:
     """An admin rejects a withdrawal; the amount returns to the owner's balance."""
+    return _decide(withdrawal_id, withdrawals.reject, "withdrawal.reject")
+
+
+def _decide(
+    withdrawal_id: str, decide: Callable[[Session, User, str], Withdrawal], action: str
+) -> Withdrawal:
+    """An admin's decision on a withdrawal, recorded in the audit trail in the same commit."""
     with session_scope() as session:
         admin = actor(session, "admin")
-        done = withdrawals.reject(session, admin, withdrawal_id)
+        done = decide(session, admin, withdrawal_id)
         audit.record(
-            session, admin, "withdrawal.reject", "withdrawal", done.id, request_origin(),
+            session, admin, action, "withdrawal", done.id, request_origin(),
             amount_minor=done.amount, owner_id=done.user_id,
         )  # fmt: skip
         return done
