@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv jsdeps browser run demo test lint fmt bench bench-quick
+.PHONY: help venv jsdeps browser run demo test lint fmt bench bench-quick lock
 
 help:
 	@echo "make venv  - create $(VENV) and install requirements-dev.txt (PYTHON=$(PYTHON))"
@@ -17,6 +17,7 @@ help:
 	@echo "make bench - benchmarks against the Node.js socket.io peer (~27 min; docs/BENCHMARKS.md)"
 	@echo "make bench-quick - the same harness at small sizes, one rep (< 1 min)"
 	@echo "make lint  - ruff check and format check"
+	@echo "make lock  - re-resolve requirements*.in into the hashed lock files requirements*.txt"
 	@echo "make fmt   - autofix lint, then ruff format"
 
 venv: $(STAMP)
@@ -24,9 +25,22 @@ venv: $(STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The lock files pin every package, transitive ones included, with hashes: pip checks each
+# download against them. requirements.txt is the production set (what the Procfile runs);
+# requirements-dev.txt adds the tests, the local runner and the embedded Redis.
 $(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check -r requirements-dev.txt
 	touch $@
+
+# Edit requirements.in or requirements-dev.in, then `make lock`: both lock files are resolved
+# again (the development set keeps the production versions) and the venv reinstalled from them.
+PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+
+lock: venv
+	$(PIP_COMPILE) -o requirements.txt requirements.in
+	$(PIP_COMPILE) -o requirements-dev.txt requirements-dev.in
+	$(MAKE) venv
 
 # npm packages: the official socket.io-client for the contract tests (tests/js), and the inbox
 # page's socket.io-client and /api/docs' swagger-ui-dist (frontend). Without npm the tests that
