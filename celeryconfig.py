@@ -49,6 +49,7 @@ imports = (
     "tasks.maintenance",
     "tasks.health",
     "tasks.broadcasts",
+    "tasks.auth",
 )
 
 timezone = "UTC"
@@ -60,6 +61,7 @@ task_routes = {
     "notifications.deliver_live": {"queue": "realtime"},
     "notifications.deliver_email": {"queue": "email"},
     "email.*": {"queue": "email"},
+    "auth.*": {"queue": "email"},
     "notifications.sweep": {"queue": "maintenance"},
     "maintenance.*": {"queue": "maintenance"},
     # Bulk work beside the housekeeping, never in front of the live pushes.

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # How long a just-retired refresh token is still honoured (two tabs refreshing at once);
     # after that, presenting it ends the login as a stolen token's reuse.
     REFRESH_REUSE_GRACE_SECONDS: float = Field(default=10.0, ge=0, le=300)
+    # How long a password-reset link works (it also stops working once used).
+    PASSWORD_RESET_TTL_SECONDS: int = Field(default=1800, ge=60, le=86400)
 
     WEBSOCKET_CORS_ORIGINS: Annotated[list[str], NoDecode] = ["*"]
     ASYNC_MODE: Literal["eventlet", "gevent", "threading"] = "eventlet"
@@ -97,6 +99,7 @@ class Settings(BaseSettings):
     RATE_LIMIT_LOGIN_ADDRESS: str = "30/minute;300/hour"
     RATE_LIMIT_REGISTER: str = "10/minute;50/hour"
     RATE_LIMIT_REFRESH: str = "30/minute"
+    RATE_LIMIT_PASSWORD_RESET: str = "5/minute;20/hour"
     # Every POST/PATCH/PUT/DELETE under /api by one signed-in user (by address when anonymous).
     RATE_LIMIT_WRITES: str = "120/minute"
     # Socket.IO handshakes per client address.
@@ -130,6 +133,7 @@ class Settings(BaseSettings):
         "RATE_LIMIT_LOGIN_ADDRESS",
         "RATE_LIMIT_REGISTER",
         "RATE_LIMIT_REFRESH",
+        "RATE_LIMIT_PASSWORD_RESET",
         "RATE_LIMIT_WRITES",
         "RATE_LIMIT_SOCKET_CONNECT",
     )

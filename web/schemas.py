@@ -121,6 +121,18 @@ class AccessOut(Schema):
     token_type = fields.String()
 
 
+class PasswordResetIn(Schema):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
+
+
+class PasswordResetConfirmIn(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    new_password = fields.String(
+        required=True,
+        validate=[validate.Length(min=8, max=BCRYPT_MAX_BYTES), bcrypt_sized],
+    )
+
+
 class PasswordIn(Schema):
     current_password = fields.String(required=True, validate=validate.Length(min=1, max=128))
     new_password = fields.String(

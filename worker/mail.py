@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 from core.db import session_scope
-from core.services import emails
+from core.services import emails, password_reset
 from core.services.bulk_delivery import BatchResult, deliver_concurrently
 from core.services.deliveries import Claimed, PermanentFailure
 from core.settings import get_settings
@@ -19,11 +19,20 @@ from worker.metering import MeteredMailer
 def outgoing(item: Claimed, frontend_url: str) -> OutgoingEmail:
     """The email for one claimed delivery, from the notification's stored snapshot."""
     notification, user = item.notification, item.user
+    payload = notification.payload or {}
+    if notification.type == "password_reset":
+        # Signed now, for the password the user has now: never stored anywhere.
+        settings = get_settings()
+        payload = {
+            **payload,
+            "reset_token": password_reset.sign(settings, user),
+            "valid_minutes": settings.PASSWORD_RESET_TTL_SECONDS // 60,
+        }
     try:
         rendered = emails.render(
             notification.type,
             user.locale,
-            notification.payload or {},
+            payload,
             recipient_name=user.name,
             frontend_url=frontend_url,
         )

@@ -30,6 +30,7 @@ KINDS = (
     "campaign_accepted",
     "campaign_completed",
     "withdrawal_reminder",
+    "password_reset",
 )
 LOCALES = ("ru", "en")
 DEFAULT_LOCALE = "ru"
@@ -67,6 +68,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "payout": "13500.00",
     },
     "withdrawal_reminder": {"count": 3, "total": "42000.50"},
+    # The real token is signed by the worker as it renders (core/services/password_reset.py).
+    "password_reset": {"reset_token": "sample.reset.token", "valid_minutes": 30},
 }
 
 

@@ -50,6 +50,10 @@ CATALOG: dict[str, dict[str, tuple[str, str]]] = {
             '"{campaign_title}" is complete: {payout} credited to your balance (fee {fee}).',
         ),
     },
+    "password_reset": {
+        "ru": ("Запрошен сброс пароля", "Ссылка для нового пароля отправлена на вашу почту."),
+        "en": ("Password reset requested", "A link to set a new password was sent to your email."),
+    },
     "withdrawal_reminder": {
         "ru": (
             "Заявки на вывод ждут обработки",

@@ -28,6 +28,8 @@ CHANNELS: dict[str, tuple[str, ...]] = {
     "campaign_completed": ("live", "email"),
     "withdrawal_reminder": ("live", "email"),
     "broadcast": ("live",),
+    # Email only, and its link is signed when the email is rendered: nothing secret is stored.
+    "password_reset": ("email",),
 }
 
 

@@ -12,7 +12,7 @@ import jwt
 from core.services.errors import Unauthorized
 from core.settings import Settings
 
-TokenType = Literal["access", "refresh"]
+TokenType = Literal["access", "refresh", "reset"]
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "typ", "jti"]
 
 
@@ -27,6 +27,8 @@ class TokenClaims:
     # logins existed, which REST accepts until they expire and refresh refuses.
     login_id: str | None = None
     jti: str = ""
+    # On a reset token: a fingerprint of the password hash it may replace (single use).
+    fingerprint: str | None = None
 
 
 def issue(
@@ -35,14 +37,15 @@ def issue(
     token_type: TokenType,
     login_id: str | None = None,
     jti: str | None = None,
+    fingerprint: str | None = None,
 ) -> str:
     """Sign a token of the given type for the user, within one login."""
     now = datetime.now(UTC)
-    ttl = (
-        settings.JWT_ACCESS_TTL_SECONDS
-        if token_type == "access"
-        else settings.JWT_REFRESH_TTL_SECONDS
-    )
+    ttl = {
+        "access": settings.JWT_ACCESS_TTL_SECONDS,
+        "refresh": settings.JWT_REFRESH_TTL_SECONDS,
+        "reset": settings.PASSWORD_RESET_TTL_SECONDS,
+    }[token_type]
     claims = {
         "sub": user_id,
         "typ": token_type,
@@ -52,6 +55,8 @@ def issue(
     }
     if login_id is not None:
         claims["sid"] = login_id
+    if fingerprint is not None:
+        claims["pwd"] = fingerprint
     return jwt.encode(claims, settings.JWT_SECRET_KEY, algorithm=settings.JWT_ALGORITHM)
 
 
@@ -81,4 +86,5 @@ def verify(settings: Settings, token: str | None, expected: TokenType) -> TokenC
         expires_at=datetime.fromtimestamp(claims["exp"], UTC),
         login_id=login_id if isinstance(login_id, str) else None,
         jti=str(claims["jti"]),
+        fingerprint=claims.get("pwd") if isinstance(claims.get("pwd"), str) else None,
     )

@@ -27,6 +27,7 @@ LIMITED = {
     "RATE_LIMIT_LOGIN_ADDRESS": "20/minute",
     "RATE_LIMIT_REGISTER": "10/minute",
     "RATE_LIMIT_REFRESH": "5/minute",
+    "RATE_LIMIT_PASSWORD_RESET": "3/minute",
     "RATE_LIMIT_WRITES": "10/minute",
 }
 
@@ -160,6 +161,21 @@ def test_refresh_is_limited(limited: Stack) -> None:
         for _ in range(8)
     ]
     assert statuses == [200] * 5 + [429] * 3
+
+
+def test_password_reset_requests_are_limited(limited: Stack) -> None:
+    """Reset requests from one address: 3 a minute here, whatever addresses they name."""
+    api = limited.api()
+    attacker = address()
+    statuses = [
+        api.post(
+            "/api/auth/password-reset",
+            json={"email": unique_email("someone")},
+            headers=from_address(attacker),
+        ).status_code
+        for _ in range(5)
+    ]
+    assert statuses == [202] * 3 + [429] * 2
 
 
 def test_writes_are_limited_per_user_not_per_address(limited: Stack) -> None:

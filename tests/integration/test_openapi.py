@@ -36,6 +36,8 @@ SPEC_PATHS = {
     ("get", "/api/admin/audit"),
     ("post", "/api/auth/logout"),
     ("post", "/api/auth/password"),
+    ("post", "/api/auth/password-reset"),
+    ("post", "/api/auth/password-reset/confirm"),
     ("get", "/health"),
 }
 

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 
 from core.db import session_scope
 from core.models import User
-from core.services import logins, users
+from core.services import logins, password_reset, users
 from web.auth import auth_required
 from web.limits import (
     client_address,
@@ -25,6 +25,8 @@ from web.schemas import (
     ErrorOut,
     LoginIn,
     PasswordIn,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
     RefreshIn,
     RegisterIn,
     RegisterOut,
@@ -33,6 +35,34 @@ from web.schemas import (
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Sign up and sign in")
 RATE_LIMITED = "rate_limited: too many attempts; the Retry-After header says when to try again"
+
+
+@blp.route("/password-reset", methods=["POST"])
+@limiter.limit(setting("RATE_LIMIT_PASSWORD_RESET"), key_func=client_address, scope="reset")
+@blp.arguments(PasswordResetIn)
+@blp.response(202)
+@blp.alt_response(429, schema=ErrorOut, description=RATE_LIMITED)
+def request_password_reset(body: dict[str, Any]) -> dict[str, str]:
+    """Email a one-time link to set a new password, if the address is an account's.
+
+    Always 202, in the same time whatever the address: a worker looks it up, so the answer
+    tells nobody whether an account exists.
+    """
+    current_app.extensions["broker"].send("auth.request_password_reset", [body["email"]])
+    return {"status": "accepted"}
+
+
+@blp.route("/password-reset/confirm", methods=["POST"])
+@limiter.limit(setting("RATE_LIMIT_PASSWORD_RESET"), key_func=client_address, scope="reset")
+@blp.arguments(PasswordResetConfirmIn)
+@blp.response(204)
+def confirm_password_reset(body: dict[str, Any]) -> None:
+    """Set a new password with an emailed link; every login of the user ends."""
+    with session_scope() as session:
+        ended = password_reset.confirm(
+            session, current_app.config["SETTINGS"], body["token"], body["new_password"]
+        )
+    announce(ended, "password_reset")
 
 
 def _signed_in_account_key() -> str:

@@ -55,6 +55,12 @@ def page() -> str:
     )
 
 
+@bp.route("/reset-password")
+def reset_password() -> str:
+    """Ask for a reset link by email, or, with the link's token, set the new password."""
+    return render_template("inbox/reset.html")
+
+
 @bp.route("/vendor/<package>/<path:filename>")
 def vendor(package: str, filename: str) -> Response:
     """A file of an allowed npm package; send_from_directory refuses paths that climb out."""

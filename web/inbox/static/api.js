@@ -103,6 +103,18 @@ export async function signUp(fields) {
   return data.user;
 }
 
+// End this login on the server too: its tokens stop working and its other sockets are dropped.
+// Best effort: signing out locally must work even when the server cannot be reached.
+export async function logOut() {
+  const current = session.load();
+  if (!current || !current.refresh_token) return;
+  try {
+    await send("POST", "/api/auth/logout", { refresh_token: current.refresh_token });
+  } catch {
+    // Already ended, expired, or the server is away: the local session goes anyway.
+  }
+}
+
 // Whether an error means the session is over (the refresh token was refused), not a network hiccup.
 export function signedOut(error) {
   return error instanceof ApiError && (error.status === 401 || error.status === 403);

@@ -1,5 +1,5 @@
 // The inbox page: sign in, the live list with its unread badge, and the campaign walkthrough.
-import { ApiError, api, keepFresh, refreshAccess, session, signIn, signUp, signedOut } from "./api.js";
+import { ApiError, api, keepFresh, logOut, refreshAccess, session, signIn, signUp, signedOut } from "./api.js";
 import { startLive } from "./live.js";
 import { renderCampaigns, renderSteps } from "./campaigns.js";
 
@@ -160,9 +160,10 @@ async function openInbox(user) {
   document.addEventListener("visibilitychange", () => document.hidden || refreshCampaigns());
 }
 
-function signOut() {
+async function signOut() {
   if (state.live) state.live.close();
   if (state.stopRefresh) state.stopRefresh();
+  await logOut();
   session.clear();
   location.reload();
 }
