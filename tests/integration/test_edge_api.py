@@ -163,6 +163,17 @@ def test_refresh_is_limited(limited: Stack) -> None:
     assert statuses == [200] * 5 + [429] * 3
 
 
+def test_wrong_current_passwords_count_against_the_login_limit(limited: Stack) -> None:
+    """A signed-in thief guessing the current password meets the account's login limit."""
+    api = limited.api()
+    user = api.register()
+    body = {"current_password": "a-guess-123", "new_password": "whatever-new-1"}
+    statuses = [
+        api.as_user(user).post("/api/auth/password", json=body).status_code for _ in range(7)
+    ]
+    assert statuses[:5] == [403] * 5 and statuses[5:] == [429, 429], statuses
+
+
 def test_password_reset_requests_are_limited(limited: Stack) -> None:
     """Reset requests from one address: 3 a minute here, whatever addresses they name."""
     api = limited.api()
