@@ -16,6 +16,7 @@ from core.services.jobs.status import health_summary
 from core.settings import Settings
 from web.auth import bearer_token
 from web.deep_health import deep_report
+from web.revocation import ensure_live
 
 blp = Blueprint("health", __name__, description="Health")
 
@@ -83,6 +84,7 @@ def _may_go_deep(settings: Settings) -> bool:
         return True
     try:
         claims = tokens.verify(settings, bearer_token(), "access")
+        ensure_live(claims)
         with session_scope() as session:
             user = session.get(User, claims.user_id)
             return user is not None and user.role == "admin"
