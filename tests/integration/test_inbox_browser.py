@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, browser_unavailable
+from tests.support.browser import browser_unavailable
 from tests.support.clients import DEFAULT_PASSWORD, Api, unique_email
 from tests.support.paths import ARTIFACTS_DIR
 from tests.support.stack import Stack
@@ -21,23 +20,12 @@ pytestmark = [
 ]
 
 if browser_unavailable() is None:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, expect
 
 # Short-lived access tokens, so the page must refresh its token (and reconnect) during the test.
 ACCESS_TTL = "15"
 WAIT_MS = 15_000
 TOKEN_JS = "JSON.parse(localStorage['admarket.session']).access_token"
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright."""
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def sign_up(page: Page, base_url: str, name: str, email: str, role: str) -> None:

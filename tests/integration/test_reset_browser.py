@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import StackFactory
 from tests.integration.test_password_reset import KEY, reset_email
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, browser_unavailable
+from tests.support.browser import browser_unavailable
 from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.paths import ARTIFACTS_DIR
 
@@ -19,20 +18,9 @@ pytestmark = [
 ]
 
 if browser_unavailable() is None:
-    from playwright.sync_api import Browser, expect, sync_playwright
+    from playwright.sync_api import Browser, expect
 
 WAIT_MS = 15_000
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright."""
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_a_reset_through_the_page(make_stack: StackFactory, browser: Browser) -> None:
