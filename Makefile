@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv jsdeps browser run demo test lint fmt bench bench-quick lock
+.PHONY: help venv jsdeps browser run demo test lint fmt bench bench-quick lock messages
 
 help:
 	@echo "make venv  - create $(VENV) and install requirements-dev.txt (PYTHON=$(PYTHON))"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint  - ruff check and format check"
 	@echo "make lock  - re-resolve requirements*.in into the hashed lock files requirements*.txt"
 	@echo "make fmt   - autofix lint, then ruff format"
+	@echo "make messages - extract texts into core/locales/*.pot and update every catalogue"
 
 venv: $(STAMP)
 
@@ -72,6 +73,24 @@ browser:
 			chromium fonts-dejavu-core >/dev/null || \
 		echo "could not install chromium: the browser test will be skipped"; \
 	fi
+
+# The catalogues: texts marked N_/Np_ in core/ and web/ (notification types, the unsubscribe
+# page) in the `messages` domain, the email templates in `emails`. After editing either, run
+# this and translate the new entries of every core/locales/<locale>/LC_MESSAGES/*.po;
+# tests/core/test_i18n.py fails on a missing translation.
+LOCALES_DIR := core/locales
+BABEL_EXTRACT := $(BIN)/pybabel -q extract -F $(LOCALES_DIR)/babel.cfg --no-wrap --sort-by-file \
+	--project=admarket --copyright-holder="" --msgid-bugs-address=""
+
+messages: venv
+	$(BABEL_EXTRACT) -k N_ -k Np_:1,2 -o $(LOCALES_DIR)/messages.pot core web
+	$(BABEL_EXTRACT) -o $(LOCALES_DIR)/emails.pot email_templates
+	for domain in messages emails; do \
+		$(BIN)/pybabel -q update --init-missing --no-wrap --ignore-obsolete \
+			-i $(LOCALES_DIR)/$$domain.pot -d $(LOCALES_DIR) -D $$domain -l ru; \
+		$(BIN)/pybabel -q update --init-missing --no-wrap --ignore-obsolete \
+			-i $(LOCALES_DIR)/$$domain.pot -d $(LOCALES_DIR) -D $$domain -l en; \
+	done
 
 run: venv jsdeps
 	$(BIN)/python scripts/run_local.py

@@ -115,7 +115,7 @@ def seed(engine: sa.Engine, old: int, fresh: int, now: datetime) -> None:
         "deliveries",
         "id, notification_id, channel, status, attempts, created_at",
         (f"{uuid.uuid4()}\t{nid}\t{channel}\tsent\t1\t{created(n)}\n"
-         for n, nid in enumerate(ids) for channel in ("live", "email")),
+         for n, nid in enumerate(ids) for channel in ("inbox", "email")),
     )  # fmt: skip
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("VACUUM ANALYZE"))

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     EMAIL_MAX_ATTEMPTS: int = Field(default=8, ge=1, le=50)
     OUTBOX_DIR: Path = ROOT / "var" / "outbox"
     FRONTEND_URL: str = "http://localhost:5000"
+    # Signs the one-click unsubscribe links in emails (they never expire); changing it rotates
+    # the key, and every link already sent stops working. Unset: derived from JWT_SECRET_KEY.
+    UNSUBSCRIBE_SECRET_KEY: str | None = Field(default=None, min_length=32)
+    # An address that also accepts unsubscribe requests by email (List-Unsubscribe mailto:).
+    UNSUBSCRIBE_MAILTO: str | None = None
 
     PLATFORM_FEE_PERCENT: Decimal = Field(default=Decimal("10"), ge=0, le=100)
     ENABLE_BACKGROUND_TASKS: bool = True
@@ -100,6 +105,8 @@ class Settings(BaseSettings):
     RATE_LIMIT_REGISTER: str = "10/minute;50/hour"
     RATE_LIMIT_REFRESH: str = "30/minute"
     RATE_LIMIT_PASSWORD_RESET: str = "5/minute;20/hour"
+    # POSTs to one unsubscribe link (per link, not per address: providers POST from few hosts).
+    RATE_LIMIT_UNSUBSCRIBE: str = "10/minute"
     # Every POST/PATCH/PUT/DELETE under /api by one signed-in user (by address when anonymous).
     RATE_LIMIT_WRITES: str = "120/minute"
     # Socket.IO handshakes per client address.
@@ -134,6 +141,7 @@ class Settings(BaseSettings):
         "RATE_LIMIT_REGISTER",
         "RATE_LIMIT_REFRESH",
         "RATE_LIMIT_PASSWORD_RESET",
+        "RATE_LIMIT_UNSUBSCRIBE",
         "RATE_LIMIT_WRITES",
         "RATE_LIMIT_SOCKET_CONNECT",
     )

@@ -37,6 +37,7 @@ from web.queue import CatchUpRedisManager
 from web.realtime import register_handlers
 from web.request_ids import init_request_ids
 from web.socket_guard import SocketGuard
+from web.unsubscribe import bp as unsubscribe_page
 from web.websocket_compression import without_websocket_compression
 
 BLUEPRINTS = (
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     for module in BLUEPRINTS:
         api.register_blueprint(module.blp)
     app.register_blueprint(inbox_page)
+    app.register_blueprint(unsubscribe_page)
     app.register_blueprint(metrics_endpoint)
     register_error_handlers(app)
     register_commands(app)

@@ -31,8 +31,9 @@ from web.websocket_compression import WSGIApp
 
 log = logging.getLogger(__name__)
 # The paths admission control guards: everything that may take a database connection for a
-# client. /health stays outside so a load balancer still sees a busy process as alive.
-GUARDED_PREFIX = "/api/"
+# client (the API, and the unsubscribe links mail providers POST to). /health stays outside
+# so a load balancer still sees a busy process as alive.
+GUARDED_PREFIXES = ("/api/", "/unsubscribe/")
 RETRY_AFTER_SECONDS = 2
 
 
@@ -86,7 +87,7 @@ def with_admission(app: WSGIApp, gate: Gate, cors_origins: list[str]) -> WSGIApp
     # A plain function for the reason given in web/websocket_compression.py.
     def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
-        if not path.startswith(GUARDED_PREFIX) or environ.get("REQUEST_METHOD") == "OPTIONS":
+        if not path.startswith(GUARDED_PREFIXES) or environ.get("REQUEST_METHOD") == "OPTIONS":
             return app(environ, start_response)
         if not gate.enter():
             metrics.count("overloaded")

@@ -7,6 +7,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from core import i18n
+from core.notification_types import CHOOSABLE_CHANNELS
 from core.services.money import format_minor
 from core.services.users import BCRYPT_MAX_BYTES
 
@@ -81,7 +83,7 @@ class RegisterIn(Schema):
     )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     role = fields.String(required=True, validate=validate.OneOf(["advertiser", "channel_owner"]))
-    locale = fields.String(load_default="ru", validate=validate.OneOf(["ru", "en"]))
+    locale = fields.String(load_default="ru", validate=validate.OneOf(i18n.locales()))
 
 
 class LoginIn(Schema):
@@ -101,6 +103,58 @@ class UserOut(Schema):
     locale = fields.String()
     balance = Money()
     created_at = fields.DateTime()
+    email_status = fields.Method(
+        "_email_status",
+        dump_only=True,
+        metadata={"description": "ok, or undeliverable (bounced): emails are then suppressed"},
+    )
+    email_undeliverable_at = fields.DateTime(allow_none=True)
+    email_undeliverable_reason = fields.String(allow_none=True)
+
+    def _email_status(self, obj: Any) -> str:
+        return "ok" if obj.email_undeliverable_at is None else "undeliverable"
+
+
+class UserPatchIn(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    locale = fields.String(validate=validate.OneOf(i18n.locales()))
+    email = fields.Email(
+        validate=validate.Length(max=254),
+        metadata={"description": "a new address; needs `password`; clears undeliverable"},
+    )
+    password = fields.String(
+        validate=validate.Length(min=1, max=128),
+        load_only=True,
+        metadata={"description": "the current password, required to change the email"},
+    )
+
+
+class PreferenceIn(Schema):
+    type = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    channels = fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=20)),
+        values=fields.Boolean(),
+        required=True,
+        metadata={"description": f"channel → on/off; channels: {', '.join(CHOOSABLE_CHANNELS)}"},
+    )
+
+
+class PreferencesIn(Schema):
+    preferences = fields.List(
+        fields.Nested(PreferenceIn), required=True, validate=validate.Length(min=1, max=100)
+    )
+
+
+class PreferenceOut(Schema):
+    type = fields.String()
+    label = fields.String()
+    required = fields.Boolean(metadata={"description": "money and security: cannot be turned off"})
+    available = fields.List(fields.String(), metadata={"description": "channels offered"})
+    channels = fields.Dict(keys=fields.String(), values=fields.Boolean())
+
+
+class PreferencesOut(Schema):
+    preferences = fields.List(fields.Nested(PreferenceOut))
 
 
 class TokensOut(Schema):
@@ -206,8 +260,10 @@ class WithdrawalOut(Schema):
 
 
 class DeliveryOut(Schema):
-    channel = fields.String(metadata={"description": "live or email"})
-    status = fields.String(metadata={"description": "pending, sending, sent or failed"})
+    channel = fields.String(metadata={"description": "inbox (the live push) or email"})
+    status = fields.String(
+        metadata={"description": "pending, sending, sent, failed or suppressed (not sent)"}
+    )
     provider_status = fields.String(
         allow_none=True,
         metadata={"description": "email only: processed, deferred, delivered, bounce, dropped"},
@@ -229,6 +285,21 @@ class NotificationOut(Schema):
 
     def _is_read(self, obj: Any) -> bool:
         return obj.read_at is not None
+
+
+class DeliveryDetailOut(DeliveryOut):
+    attempts = fields.Integer()
+    last_error = fields.String(attribute="error", allow_none=True)
+    provider_message_id = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    claimed_at = fields.DateTime(allow_none=True, metadata={"description": "last attempt began"})
+    finished_at = fields.DateTime(allow_none=True)
+
+
+class NotificationDetailOut(NotificationOut):
+    """One notification with its delivery timeline per channel."""
+
+    deliveries = fields.List(fields.Nested(DeliveryDetailOut))
 
 
 class NotificationQuery(Schema):

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import urllib3
 from sendgrid import __version__ as sendgrid_version
-from sendgrid.helpers.mail import CustomArg, From, Mail, To
+from sendgrid.helpers.mail import CustomArg, From, Header, Mail, To
 
 from core.models.base import utcnow
 from core.services.deliveries import PermanentFailure, RetryLater
@@ -51,6 +51,8 @@ class OutgoingEmail:
     html: str
     key: str
     custom_args: dict[str, str] = field(default_factory=dict)
+    # Extra headers, e.g. List-Unsubscribe and List-Unsubscribe-Post (RFC 8058).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Mailer(Protocol):
@@ -125,6 +127,8 @@ class SendGridMailer:
         )
         if email.custom_args:
             mail.custom_arg = [CustomArg(k, str(v)) for k, v in email.custom_args.items()]
+        if email.headers:
+            mail.header = [Header(k, one_line(v)) for k, v in email.headers.items()]
         return mail.get()
 
     def send(self, email: OutgoingEmail) -> dict[str, Any]:
@@ -171,6 +175,8 @@ class OutboxMailer:
         msg["Message-ID"] = make_msgid(domain="outbox.local")
         for name, value in email.custom_args.items():
             msg[f"X-Custom-{name.replace('_', '-')}"] = one_line(str(value))
+        for name, value in email.headers.items():
+            msg[name] = one_line(value)
         msg.set_content(email.text)
         msg.add_alternative(email.html, subtype="html")
         return msg

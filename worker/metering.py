@@ -19,7 +19,7 @@ def record_emit(notification: Any, user_id: str) -> None:
     """After an emit: its commit-to-emit latency, its count, and the last line of its trail."""
     seconds = (utcnow() - notification.created_at).total_seconds()
     metrics.observe("commit_to_emit_seconds", seconds)
-    metrics.count("deliveries", channel="live", outcome="sent")
+    metrics.count("deliveries", channel="inbox", outcome="sent")
     log.info(
         "emitted %s seq %d to user %s, %.0f ms after commit",
         notification.type,
@@ -32,7 +32,7 @@ def record_emit(notification: Any, user_id: str) -> None:
 
 def record_emit_error(notification: Any, exc: BaseException) -> None:
     """A failed emit: released to be retried by the task."""
-    metrics.count("deliveries", channel="live", outcome="retry")
+    metrics.count("deliveries", channel="inbox", outcome="retry")
     log.warning("emit failed, will retry: %s", exc, extra={"notification_id": notification.id})
 
 

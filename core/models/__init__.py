@@ -5,6 +5,7 @@ from core.models.base import Base
 from core.models.broadcasts import Broadcast
 from core.models.campaigns import Campaign
 from core.models.channels import Channel
+from core.models.email_events import SeenEmailEvent
 from core.models.jobs import JobRun
 from core.models.logins import Login
 from core.models.notifications import Delivery, Notification
@@ -24,6 +25,7 @@ __all__ = [
     "Login",
     "Notification",
     "PlatformStats",
+    "SeenEmailEvent",
     "User",
     "Withdrawal",
     "WithdrawalReminder",

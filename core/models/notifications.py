@@ -10,8 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.models.base import Base, created_column, id_column
 
-DELIVERY_CHANNELS = ("live", "email")
-DELIVERY_STATES = ("pending", "sending", "sent", "failed")
+# `suppressed`: never sent, on purpose (the address bounced); final, like sent and failed.
+DELIVERY_STATES = ("pending", "sending", "sent", "failed", "suppressed")
 
 
 class Notification(Base):
@@ -41,7 +41,7 @@ class Notification(Base):
 
 
 class Delivery(Base):
-    """The state of one notification on one channel: pending → sending → sent | failed."""
+    """One notification on one channel: pending → sending → sent | failed, or suppressed."""
 
     __tablename__ = "deliveries"
     __table_args__ = (

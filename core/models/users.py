@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Integer, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, created_column, id_column
 
 ROLES = ("advertiser", "channel_owner", "admin")
-LOCALES = ("ru", "en")
 
 
 class User(Base):
@@ -32,3 +32,13 @@ class User(Base):
     # The last notification seq handed out; bumped under the row lock so seqs have no gaps.
     last_seq: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     created_at: Mapped[datetime] = created_column()
+    # The channels the user turned off, {type: {channel: false}}; what is absent follows the
+    # registry's defaults (core/notification_types.py). On the user row, because notify() has
+    # the row in hand already: choosing the channels costs the write path no round trip.
+    notification_prefs: Mapped[dict[str, Any]] = mapped_column(
+        JSON, nullable=False, default=dict, server_default="{}"
+    )
+    # Set when the provider reported the address undeliverable (a bounce, a drop); emails are
+    # then skipped and recorded as suppressed until the user changes the address.
+    email_undeliverable_at: Mapped[datetime | None]
+    email_undeliverable_reason: Mapped[str | None] = mapped_column(String(500))

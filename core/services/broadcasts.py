@@ -110,12 +110,12 @@ def push_live(
     if targets:
         now = utcnow()
         rows = [
-            {"id": new_id(), "notification_id": n, "channel": "live", "created_at": now}
+            {"id": new_id(), "notification_id": n, "channel": "inbox", "created_at": now}
             for n in targets
         ]
         session.execute(insert(Delivery), rows)
         for row in rows:
-            dispatch_after_commit(session, "live", row["id"])
+            dispatch_after_commit(session, "inbox", row["id"])
         session.execute(
             update(Broadcast)
             .where(Broadcast.id == broadcast_id)

@@ -15,12 +15,14 @@ from core.services.deliveries import (
     PermanentFailure,
     RetryLater,
     Sender,
+    Suppressed,
     claim_many,
     fail,
     finish,
     finish_many,
     load,
     release,
+    suppress,
 )
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class BatchResult:
     sent: int = 0
     failed: int = 0
     skipped: int = 0
+    suppressed: int = 0
     retry_ids: list[str] = field(default_factory=list)
     # The latest rate-limit reset among the deliveries to retry (a Unix time), if any.
     not_before: float | None = None
@@ -47,6 +50,7 @@ class BatchResult:
             "sent": self.sent,
             "failed": self.failed,
             "skipped": self.skipped,
+            "suppressed": self.suppressed,
             "retry": len(self.retry_ids),
         }
 
@@ -63,7 +67,7 @@ class _Outcome:
     """The result of one send, as the recorder needs it."""
 
     item: Claimed
-    kind: str  # sent | failed | retry
+    kind: str  # sent | failed | suppressed | retry
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     not_before: float | None = None
@@ -75,6 +79,8 @@ def _outcome(item: Claimed, future: Future[dict[str, Any] | None]) -> _Outcome:
         return _Outcome(item, "sent", extra=future.result() or {})
     except PermanentFailure as exc:
         return _Outcome(item, "failed", detail=str(exc))
+    except Suppressed as exc:
+        return _Outcome(item, "suppressed", detail=str(exc))
     except RetryLater as exc:
         return _Outcome(item, "retry", detail=str(exc), not_before=exc.not_before)
     except Exception as exc:  # an unexpected error: logged whole, retried, bounded by attempts
@@ -109,6 +115,9 @@ def _record(
             if o.kind == "failed":
                 fail(session, delivery_id, o.detail)
                 result.failed += 1
+            elif o.kind == "suppressed":
+                suppress(session, delivery_id, o.detail)
+                result.suppressed += 1
             elif o.not_before is None and o.item.attempts >= max_attempts:
                 fail(session, delivery_id, f"gave up after {o.item.attempts} attempts: {o.detail}")
                 result.failed += 1

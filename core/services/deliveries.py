@@ -121,6 +121,15 @@ def fail(session: Session, delivery_id: str, error: str) -> None:
     )
 
 
+def suppress(session: Session, delivery_id: str, reason: str) -> None:
+    """Record that a delivery was deliberately not sent (the address bounced): final."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == "sending")
+        .values(status="suppressed", finished_at=utcnow(), error=reason[:2000])
+    )
+
+
 def release(session: Session, delivery_id: str, error: str, *, refund: bool = False) -> None:
     """Hand a delivery back to pending after a transient error, so a retry can claim it.
 
@@ -171,6 +180,10 @@ PLAIN = frozenset({"provider_message_id"})
 
 class PermanentFailure(Exception):
     """A send that can never succeed (a refused address, a bad request): recorded, not retried."""
+
+
+class Suppressed(Exception):
+    """A send that must not happen (the address is known to bounce): recorded, never retried."""
 
 
 class RetryLater(Exception):

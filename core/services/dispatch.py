@@ -13,7 +13,7 @@ from core.db import on_commit
 log = logging.getLogger(__name__)
 
 # The Celery task that performs each channel's deliveries (names shared by web and worker).
-DELIVERY_TASKS = {"live": "notifications.deliver_live", "email": "notifications.deliver_email"}
+DELIVERY_TASKS = {"inbox": "notifications.deliver_live", "email": "notifications.deliver_email"}
 # Bounds one task message's size and how much one task redoes after a crash.
 BATCH_SIZE = 200
 

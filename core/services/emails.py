@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
 import css_inline
-from babel.numbers import format_currency
 from jinja2 import (
     Environment,
     FileSystemLoader,
@@ -20,53 +18,35 @@ from jinja2 import (
 )
 from jinja2.runtime import Context
 
+from core import i18n, notification_types
 from core.settings import ROOT
 
 TEMPLATE_DIR = ROOT / "email_templates"
-# SPEC.md's events table: the notification types that have an email.
-KINDS = (
-    "welcome",
-    "new_campaign",
-    "campaign_accepted",
-    "campaign_completed",
-    "withdrawal_reminder",
-    "password_reset",
-)
-LOCALES = ("ru", "en")
-DEFAULT_LOCALE = "ru"
-CURRENCY = "RUB"
-# One pattern for both locales, so amounts read "1 500,00 ₽" and "1,500.00 RUB".
-MONEY_PATTERN = "#,##0.00\xa0¤"
+# The registry decides which types have an email; kept as a tuple for code that reads the name.
+KINDS: tuple[str, ...] = notification_types.with_email()
+
+_SAMPLE_CAMPAIGN: dict[str, Any] = {
+    "campaign_id": "00000000-0000-4000-8000-000000000001",
+    "campaign_title": "Весенняя распродажа",
+    "channel_id": "00000000-0000-4000-8000-000000000002",
+    "channel_name": "Tech News",
+    "advertiser_name": "ООО «Ромашка»",
+    "price": "15000.00",
+}
+_SAMPLE_WITHDRAWAL: dict[str, Any] = {
+    "withdrawal_id": "00000000-0000-4000-8000-000000000003",
+    "amount": "1500.00",
+}
 
 # Sample snapshots, shaped like the payloads the services store, for previews and test emails.
 SAMPLES: dict[str, dict[str, Any]] = {
     "welcome": {"name": "Анна Петрова"},
-    "new_campaign": {
-        "campaign_id": "00000000-0000-4000-8000-000000000001",
-        "campaign_title": "Весенняя распродажа",
-        "channel_id": "00000000-0000-4000-8000-000000000002",
-        "channel_name": "Tech News",
-        "advertiser_name": "ООО «Ромашка»",
-        "price": "15000.00",
-    },
-    "campaign_accepted": {
-        "campaign_id": "00000000-0000-4000-8000-000000000001",
-        "campaign_title": "Весенняя распродажа",
-        "channel_id": "00000000-0000-4000-8000-000000000002",
-        "channel_name": "Tech News",
-        "advertiser_name": "ООО «Ромашка»",
-        "price": "15000.00",
-    },
-    "campaign_completed": {
-        "campaign_id": "00000000-0000-4000-8000-000000000001",
-        "campaign_title": "Весенняя распродажа",
-        "channel_id": "00000000-0000-4000-8000-000000000002",
-        "channel_name": "Tech News",
-        "advertiser_name": "ООО «Ромашка»",
-        "price": "15000.00",
-        "fee": "1500.00",
-        "payout": "13500.00",
-    },
+    "new_campaign": dict(_SAMPLE_CAMPAIGN),
+    "campaign_accepted": dict(_SAMPLE_CAMPAIGN),
+    "campaign_rejected": dict(_SAMPLE_CAMPAIGN),
+    "campaign_completed": {**_SAMPLE_CAMPAIGN, "fee": "1500.00", "payout": "13500.00"},
+    "withdrawal_processed": dict(_SAMPLE_WITHDRAWAL),
+    "withdrawal_rejected": dict(_SAMPLE_WITHDRAWAL),
     "withdrawal_reminder": {"count": 3, "total": "42000.50"},
     # The real token is signed by the worker as it renders (core/services/password_reset.py).
     "password_reset": {"reset_token": "sample.reset.token", "valid_minutes": 30},
@@ -82,25 +62,40 @@ class RenderedEmail:
     html: str
 
 
-def format_money(amount: Any, locale: str) -> str:
-    """An amount from a stored snapshot ("1500.00") written for the locale; odd input as is."""
-    return _format_money(str(amount), locale)
+def kinds() -> tuple[str, ...]:
+    """The notification types that have an email, in the registry's order."""
+    return KINDS
 
 
-@lru_cache(maxsize=8192)
-def _format_money(amount: str, locale: str) -> str:
-    """Babel's formatting, cached: it is most of a render's cost and prices repeat."""
-    try:
-        value = Decimal(amount)
-    except (InvalidOperation, ValueError):
-        return amount
-    return format_currency(value, CURRENCY, format=MONEY_PATTERN, locale=locale)
+def locales() -> tuple[str, ...]:
+    """The locales an email can be written in: every one with a catalogue, the default first."""
+    return i18n.locales()
+
+
+def __getattr__(name: str) -> Any:
+    """`emails.LOCALES` for older callers, read when asked rather than at import."""
+    if name == "LOCALES":
+        return locales()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# One environment serves every locale, so these read the locale from the render's context.
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    """Template gettext: the message in the locale being rendered."""
+    return i18n.gettext(context["locale"], message)
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    """Template ngettext: the plural form the locale being rendered picks for `n`."""
+    return i18n.ngettext(context["locale"], singular, plural, n)
 
 
 @pass_context
 def _money(context: Context, amount: Any) -> str:
     """Template filter: `{{ price|money }}` in the locale being rendered."""
-    return format_money(amount, context["locale"])
+    return i18n.format_money(amount, context["locale"])
 
 
 @pass_context
@@ -112,7 +107,7 @@ def _link(context: Context, *segments: Any) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    """The Jinja2 environment: HTML autoescaped, text left alone, missing variables an error."""
+    """The Jinja2 environment: gettext, HTML autoescaped, text as is, missing values an error."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATE_DIR),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
@@ -120,7 +115,10 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    # Newstyle: `{% trans %}` values are escaped in HTML and `%` never needs doubling by hand.
+    env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.filters["money"] = _money
     env.globals["link"] = _link
     return env
@@ -147,23 +145,24 @@ def render(
     *,
     recipient_name: str,
     frontend_url: str,
+    unsubscribe_url: str | None = None,
 ) -> RenderedEmail:
-    """Render one email of `kind` from a notification's stored payload, Russian by default."""
-    if kind not in KINDS:
+    """Render one email of `kind` from a notification's stored payload, in the user's locale."""
+    if kind not in kinds():
         raise ValueError(f"no email template for {kind!r}")
-    locale = locale if locale in LOCALES else DEFAULT_LOCALE
     env = environment()
     context = {
         **payload,
         "kind": kind,
-        "locale": locale,
+        "locale": i18n.supported(locale),
         "recipient_name": recipient_name,
         "frontend_url": frontend_url,
+        "unsubscribe_url": unsubscribe_url,
     }
     try:
-        subject = env.get_template(f"{locale}/{kind}.subject.txt").render(context)
-        text = env.get_template(f"{locale}/{kind}.txt").render(context)
-        html = env.get_template(f"{locale}/{kind}.html").render(context)
+        subject = env.get_template(f"{kind}.subject.txt").render(context)
+        text = env.get_template(f"{kind}.txt").render(context)
+        html = env.get_template(f"{kind}.html").render(context)
     except UndefinedError as exc:
         raise ValueError(f"the snapshot lacks a value: {exc.message}") from None
     return RenderedEmail(subject=one_line(subject), text=text, html=_inliner().inline(html))
@@ -171,5 +170,18 @@ def render(
 
 def render_sample(kind: str, locale: str, frontend_url: str) -> RenderedEmail:
     """Render `kind` with the sample snapshot, for previews and test emails."""
-    name = "Anna Petrova" if locale == "en" else "Анна Петрова"
-    return render(kind, locale, SAMPLES[kind], recipient_name=name, frontend_url=frontend_url)
+    name = "Анна Петрова" if i18n.supported(locale) == "ru" else "Anna Petrova"
+    # Required types carry no unsubscribe link (they cannot be turned off).
+    unsubscribe_url = (
+        None
+        if notification_types.get(kind).required
+        else f"{frontend_url.rstrip('/')}/unsubscribe/sample-token"
+    )
+    return render(
+        kind,
+        locale,
+        SAMPLES[kind],
+        recipient_name=name,
+        frontend_url=frontend_url,
+        unsubscribe_url=unsubscribe_url,
+    )

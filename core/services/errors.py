@@ -40,6 +40,13 @@ class Forbidden(DomainError):
     code = "forbidden"
 
 
+class Unprocessable(DomainError):
+    """Well-formed input asking for what cannot be done (an unknown type, a required one off)."""
+
+    status = 422
+    code = "unprocessable"
+
+
 class Conflict(DomainError):
     """The request clashes with the current state (duplicate email, illegal transition)."""
 

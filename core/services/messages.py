@@ -1,74 +1,36 @@
-"""Notification titles and messages in Russian and English, filled from the stored snapshot."""
+"""Notification titles and messages in the recipient's locale, from the catalogues."""
 
 from __future__ import annotations
 
 from typing import Any
 
-# type -> locale -> (title, message); placeholders come from the notification's payload.
-CATALOG: dict[str, dict[str, tuple[str, str]]] = {
-    "welcome": {
-        "ru": ("Добро пожаловать, {name}!", "Ваш аккаунт на рекламной бирже создан."),
-        "en": ("Welcome, {name}!", "Your advertising marketplace account is ready."),
-    },
-    "new_campaign": {
-        "ru": (
-            "Новая заявка на размещение",
-            "«{campaign_title}» в канале «{channel_name}» за {price} ₽ от {advertiser_name}.",
-        ),
-        "en": (
-            "New placement request",
-            '"{campaign_title}" in "{channel_name}" for {price} from {advertiser_name}.',
-        ),
-    },
-    "campaign_accepted": {
-        "ru": (
-            "Заявка принята",
-            "Канал «{channel_name}» принял вашу кампанию «{campaign_title}».",
-        ),
-        "en": (
-            "Campaign accepted",
-            '"{channel_name}" accepted your campaign "{campaign_title}".',
-        ),
-    },
-    "campaign_rejected": {
-        "ru": (
-            "Заявка отклонена",
-            "Канал «{channel_name}» отклонил вашу кампанию «{campaign_title}».",
-        ),
-        "en": (
-            "Campaign rejected",
-            '"{channel_name}" rejected your campaign "{campaign_title}".',
-        ),
-    },
-    "campaign_completed": {
-        "ru": (
-            "Кампания завершена, выплата зачислена",
-            "«{campaign_title}» завершена: на баланс зачислено {payout} ₽ (комиссия {fee} ₽).",
-        ),
-        "en": (
-            "Campaign completed and paid out",
-            '"{campaign_title}" is complete: {payout} credited to your balance (fee {fee}).',
-        ),
-    },
-    "password_reset": {
-        "ru": ("Запрошен сброс пароля", "Ссылка для нового пароля отправлена на вашу почту."),
-        "en": ("Password reset requested", "A link to set a new password was sent to your email."),
-    },
-    "withdrawal_reminder": {
-        "ru": (
-            "Заявки на вывод ждут обработки",
-            "{count} заявок на вывод ждут больше 24 часов, на сумму {total} ₽.",
-        ),
-        "en": (
-            "Withdrawals awaiting processing",
-            "{count} withdrawals have waited more than 24 hours, {total} in total.",
-        ),
-    },
-}
+from core import i18n, notification_types
+from core.notification_types import NotificationType, Plural
+
+
+def localized(kind: NotificationType, locale: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The payload with its amounts written for the locale ("1 500,00 ₽")."""
+    values = dict(data)
+    for key in kind.money:
+        if key in values:
+            values[key] = i18n.format_money(values[key], locale)
+    return values
+
+
+def _text(locale: str, template: str | Plural, values: dict[str, Any]) -> str:
+    """Translate one template (picking the plural form by its count) and fill it in."""
+    if isinstance(template, Plural):
+        count = int(values[template.count])
+        translated = i18n.ngettext(locale, template.singular, template.plural, count)
+    else:
+        translated = i18n.gettext(locale, template)
+    # Only the template is parsed: braces inside payload values are kept as they are.
+    return translated.format_map(values)
 
 
 def render(notification_type: str, locale: str, data: dict[str, Any]) -> tuple[str, str]:
-    """The title and message of a notification type in the locale (Russian when unknown)."""
-    by_locale = CATALOG[notification_type]
-    title, message = by_locale.get(locale) or by_locale["ru"]
-    return title.format(**data), message.format(**data)
+    """The title and message of a notification type in the locale (the default when unknown)."""
+    kind = notification_types.get(notification_type)
+    locale = i18n.supported(locale)
+    values = localized(kind, locale, data)
+    return _text(locale, kind.title, values), _text(locale, kind.message, values)

@@ -11,26 +11,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from core import notification_types
 from core.models import Delivery, Notification, User
 from core.models.base import utcnow
-from core.services import messages
-from core.services.dispatch import dispatch_after_commit
+from core.services import messages, preferences
+from core.services.dispatch import DELIVERY_TASKS, dispatch_after_commit
 from core.services.errors import NotFound
 
 log = logging.getLogger(__name__)
-
-# Which channels each notification type goes out on; SPEC.md's events table.
-CHANNELS: dict[str, tuple[str, ...]] = {
-    "welcome": ("email",),
-    "new_campaign": ("live", "email"),
-    "campaign_accepted": ("live", "email"),
-    "campaign_rejected": ("live",),
-    "campaign_completed": ("live", "email"),
-    "withdrawal_reminder": ("live", "email"),
-    "broadcast": ("live",),
-    # Email only, and its link is signed when the email is rendered: nothing secret is stored.
-    "password_reset": ("email",),
-}
 
 
 def next_seq(session: Session, user_id: str) -> int:
@@ -47,6 +35,19 @@ def next_seq(session: Session, user_id: str) -> int:
     return int(seq)
 
 
+def _delivery(user: User, channel: str, created_at: datetime) -> Delivery:
+    """A new delivery row: pending, or already suppressed for an address known to bounce."""
+    if channel == "email" and user.email_undeliverable_at is not None:
+        return Delivery(
+            channel=channel,
+            status="suppressed",
+            created_at=created_at,
+            finished_at=created_at,
+            error=f"address undeliverable: {user.email_undeliverable_reason or 'bounced'}",
+        )
+    return Delivery(channel=channel, created_at=created_at)
+
+
 def notify(
     session: Session,
     user: User,
@@ -57,7 +58,8 @@ def notify(
     title: str | None = None,
     message: str | None = None,
 ) -> Notification:
-    """Store a notification for `user` with one pending delivery per channel, sent after commit."""
+    """Store a notification for `user` with a delivery per channel they want, sent after commit."""
+    kind = notification_types.get(notification_type)
     if title is None or message is None:
         title, message = messages.render(notification_type, user.locale, data)
     seq = next_seq(session, user.id)
@@ -73,12 +75,14 @@ def notify(
         created_at=utcnow(),
     )
     session.add(notification)
-    for channel in CHANNELS[notification_type]:
-        delivery = Delivery(channel=channel, created_at=notification.created_at)
-        notification.deliveries.append(delivery)
+    for channel in preferences.channels_for(user, kind):
+        if channel not in DELIVERY_TASKS:
+            continue  # a channel with no sender in this release (Telegram, VK)
+        notification.deliveries.append(_delivery(user, channel, notification.created_at))
     session.flush()
     for delivery in notification.deliveries:
-        dispatch_after_commit(session, delivery.channel, delivery.id)
+        if delivery.status == "pending":
+            dispatch_after_commit(session, delivery.channel, delivery.id)
     # The start of a notification's trail in the logs (broadcasts would flood them: debug).
     log.log(
         logging.DEBUG if notification_type == "broadcast" else logging.INFO,

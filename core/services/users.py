@@ -110,3 +110,35 @@ def get_user(session: Session, user_id: str) -> User:
     if user is None:
         raise NotFound("user not found")
     return user
+
+
+def update_profile(
+    session: Session,
+    user_id: str,
+    *,
+    name: str | None = None,
+    locale: str | None = None,
+    email: str | None = None,
+    password: str | None = None,
+) -> User:
+    """Change the name, the locale or (with the current password) the email address.
+
+    A new address clears an undeliverable mark: it has not bounced yet.
+    """
+    user = session.get(User, user_id, with_for_update=True, populate_existing=True)
+    if user is None:
+        raise Unauthorized("user no longer exists", code="token_invalid")
+    if name is not None:
+        user.name = name
+    if locale is not None:
+        user.locale = locale
+    if email is not None and email.lower() != user.email:
+        if password is None or not check_password(password, user.password_hash):
+            raise Forbidden("changing the email needs the current password", code="wrong_password")
+        taken = find_by_email(session, email)
+        if taken is not None and taken.id != user.id:
+            raise Conflict("email already registered", code="email_taken")
+        user.email = email.lower()
+        user.email_undeliverable_at = None
+        user.email_undeliverable_reason = None
+    return user

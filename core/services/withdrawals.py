@@ -16,6 +16,8 @@ from core.services.errors import (
     InvalidTransition,
     NotFound,
 )
+from core.services.money import format_minor
+from core.services.notifications import notify
 
 
 def request_withdrawal(session: Session, user: User, amount: int) -> Withdrawal:
@@ -75,19 +77,33 @@ def _decide(session: Session, admin: User, withdrawal_id: str, to: str) -> Withd
     return withdrawal
 
 
-def process(session: Session, admin: User, withdrawal_id: str) -> Withdrawal:
-    """An admin marks a withdrawal paid; the reserved amount leaves for good."""
-    return _decide(session, admin, withdrawal_id, "processed")
+def _tell_owner(session: Session, owner: User, withdrawal: Withdrawal) -> None:
+    """Notify the owner of the decision on their money (a required type)."""
+    data = {"withdrawal_id": withdrawal.id, "amount": format_minor(withdrawal.amount)}
+    notify(session, owner, f"withdrawal_{withdrawal.status}", data)
 
 
-def reject(session: Session, admin: User, withdrawal_id: str) -> Withdrawal:
-    """An admin rejects a withdrawal; the reserved amount returns to the balance."""
-    withdrawal = _decide(session, admin, withdrawal_id, "rejected")
-    owner = session.scalars(
+def _owner(session: Session, withdrawal: Withdrawal) -> User:
+    """The withdrawal's owner, locked: their balance may change and their seq is taken next."""
+    return session.scalars(
         select(User)
         .where(User.id == withdrawal.user_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
+
+
+def process(session: Session, admin: User, withdrawal_id: str) -> Withdrawal:
+    """An admin marks a withdrawal paid; the reserved amount leaves for good; the owner hears."""
+    withdrawal = _decide(session, admin, withdrawal_id, "processed")
+    _tell_owner(session, _owner(session, withdrawal), withdrawal)
+    return withdrawal
+
+
+def reject(session: Session, admin: User, withdrawal_id: str) -> Withdrawal:
+    """An admin rejects a withdrawal; the amount returns to the balance; the owner hears."""
+    withdrawal = _decide(session, admin, withdrawal_id, "rejected")
+    owner = _owner(session, withdrawal)
     owner.balance += withdrawal.amount
+    _tell_owner(session, owner, withdrawal)
     return withdrawal

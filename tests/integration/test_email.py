@@ -152,7 +152,7 @@ def test_lifecycle_sends_five_emails_once_and_reports_their_state(
     wait_until(delivered, 15, "delivered events to show in the owner's inbox")
     inbox = api.as_user(owner).get("/api/notifications").json()
     new_campaign = next(n for n in inbox if n["type"] == "new_campaign")
-    assert sorted(d["channel"] for d in new_campaign["deliveries"]) == ["email", "live"]
+    assert sorted(d["channel"] for d in new_campaign["deliveries"]) == ["email", "inbox"]
     assert {d["status"] for d in new_campaign["deliveries"]} == {"sent"}
 
     # The webhook refuses what SendGrid did not sign, or signed too long ago.
@@ -257,7 +257,7 @@ def test_without_a_key_the_lifecycle_leaves_five_eml_files(
 
 
 # Every email in every locale.
-TEMPLATES = len(emails.KINDS) * len(emails.LOCALES)
+TEMPLATES = len(emails.kinds()) * len(emails.locales())
 
 
 @pytest.mark.one_backend  # templates rendered in every locale; the database is not involved

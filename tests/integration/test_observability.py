@@ -85,12 +85,12 @@ def test_metrics_follow_real_clients_and_count_deliveries(module_stack: Stack) -
     def moved() -> bool:
         now = scrape(other)
         return (
-            value(now, "admarket_deliveries_total", channel="live", outcome="sent")
-            >= value(before, "admarket_deliveries_total", channel="live", outcome="sent") + 1
+            value(now, "admarket_deliveries_total", channel="inbox", outcome="sent")
+            >= value(before, "admarket_deliveries_total", channel="inbox", outcome="sent") + 1
             and value(now, "admarket_commit_to_emit_seconds_count")
             >= value(before, "admarket_commit_to_emit_seconds_count") + 1
-            and value(now, "admarket_notifications_created_total", channel="live")
-            >= value(before, "admarket_notifications_created_total", channel="live") + 1
+            and value(now, "admarket_notifications_created_total", channel="inbox")
+            >= value(before, "admarket_notifications_created_total", channel="inbox") + 1
             # The two welcome emails and the new-campaign email, written to the outbox.
             and value(now, "admarket_emails_total", provider_status="outbox")
             >= value(before, "admarket_emails_total", provider_status="outbox") + 3

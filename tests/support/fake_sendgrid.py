@@ -49,6 +49,11 @@ class Accepted:
             **self.body["personalizations"][0].get("custom_args", {}),
         }
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The message's extra headers (List-Unsubscribe…)."""
+        return dict(self.body.get("headers") or {})
+
     def content(self, mime: str) -> str:
         """The value of one content part, e.g. 'text/plain'."""
         return next(c["value"] for c in self.body["content"] if c["type"] == mime)
@@ -258,20 +263,25 @@ class FakeSendGrid:
                 {**item, "event": name, "timestamp": now, "sg_event_id": uuid.uuid4().hex}
                 for name in ("processed", "delivered")
             ]
-            body = json.dumps(events).encode()
-            stamp = str(now)
-            headers = {
-                "Content-Type": "application/json",
-                "X-Twilio-Email-Event-Webhook-Signature": self.signer.sign(body, stamp),
-                "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
-            }
             for _ in range(20):  # SendGrid retries failed posts too
                 try:
-                    if requests.post(self.webhook_url, data=body, headers=headers, timeout=5).ok:
+                    if self.send_events(events).ok:
                         break
                 except requests.RequestException:
                     pass
                 time.sleep(0.25)
+
+    def send_events(self, events: list[dict[str, Any]]) -> requests.Response:
+        """Post `events` to the webhook now, signed: an unsubscribe, a bounce, a replay."""
+        assert self.webhook_url is not None, "post_events_to() first"
+        body = json.dumps(events).encode()
+        stamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Twilio-Email-Event-Webhook-Signature": self.signer.sign(body, stamp),
+            "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+        }
+        return requests.post(self.webhook_url, data=body, headers=headers, timeout=5)
 
 
 class _Handler(BaseHTTPRequestHandler):

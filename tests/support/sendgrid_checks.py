@@ -63,6 +63,9 @@ def validate(body: Any) -> dict[str, Any] | None:
         "text/html" in types and types.index("text/html") != html_at
     ):
         return error(ORDER_MESSAGE, "content")
+    headers = body.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        return error("Headers must be strings.", "headers")
     args = body.get("custom_args", {})
     if not isinstance(args, dict) or not all(isinstance(v, str) for v in args.values()):
         return error("Custom args must be strings.", "custom_args")

@@ -49,7 +49,7 @@ def test_commits_made_while_a_flush_waits_share_one_task_per_channel(
     client = _client(private_redis.url, spawned.append)
     for i in range(3):
         with logs.bound(request_id=f"req-{i}"):
-            client.enqueue("live", [f"live-{i}"])
+            client.enqueue("inbox", [f"inbox-{i}"])
             client.enqueue("email", [f"email-{i}"])
     assert len(spawned) == 1  # one flush for all of them
     spawned[0]()
@@ -57,15 +57,15 @@ def test_commits_made_while_a_flush_waits_share_one_task_per_channel(
     [live] = _tasks(private_redis.url, "realtime")
     [email] = _tasks(private_redis.url, "email")
     assert live["task"] == "notifications.deliver_live"
-    assert live["args"] == [["live-0", "live-1", "live-2"]]
+    assert live["args"] == [["inbox-0", "inbox-1", "inbox-2"]]
     assert email["args"] == [["email-0", "email-1", "email-2"]]
     assert live["headers"]["request_id"] == "req-0,req-1,req-2"
 
 
 def test_an_idle_client_publishes_each_commit_at_once(private_redis: RedisServer) -> None:
     client = _client(private_redis.url, lambda flush: flush())
-    client.enqueue("live", ["a"])
-    client.enqueue("live", ["b", "c"])
+    client.enqueue("inbox", ["a"])
+    client.enqueue("inbox", ["b", "c"])
     assert [t["args"] for t in _tasks(private_redis.url, "realtime")] == [[["a"]], [["b", "c"]]]
     assert client.flushing is False
 
@@ -75,8 +75,8 @@ def test_a_large_backlog_is_split_into_task_sized_batches(
 ) -> None:
     client = _client(private_redis.url, spawned.append)
     ids = [f"d{i}" for i in range(450)]
-    client.enqueue("live", ids[:300])
-    client.enqueue("live", ids[300:])
+    client.enqueue("inbox", ids[:300])
+    client.enqueue("inbox", ids[300:])
     spawned[0]()
     batches = [t["args"][0] for t in _tasks(private_redis.url, "realtime")]
     assert [len(b) for b in batches] == [200, 200, 50]
@@ -92,10 +92,10 @@ def test_commits_during_a_flush_are_published_by_the_same_flush(
     def publish_and_commit_again(channel: str, ids: list[str]) -> None:
         original(channel, ids)
         if ids == ["first"]:
-            client.enqueue("live", ["second"])  # a request that committed meanwhile
+            client.enqueue("inbox", ["second"])  # a request that committed meanwhile
 
     client._publish = publish_and_commit_again  # type: ignore[method-assign]
-    client.enqueue("live", ["first"])
+    client.enqueue("inbox", ["first"])
     spawned[0]()
     assert len(spawned) == 1
     assert [t["args"] for t in _tasks(private_redis.url, "realtime")] == [[["first"]], [["second"]]]
@@ -105,12 +105,12 @@ def test_a_broker_outage_opens_the_breaker_and_never_reaches_the_request(
     spawned: list[Callable[[], None]], caplog: pytest.LogCaptureFixture
 ) -> None:
     client = _client(f"redis://127.0.0.1:{free_port()}/0", spawned.append)
-    client.enqueue("live", ["lost-for-now"])
+    client.enqueue("inbox", ["lost-for-now"])
     spawned[0]()  # the publish fails inside the flush, which logs and returns
-    assert "could not enqueue 1 live deliveries" in caplog.text
+    assert "could not enqueue 1 inbox deliveries" in caplog.text
     assert client.flushing is False
     with pytest.raises(ConnectionError, match="left to the sweeper"):
-        client.enqueue("live", ["next"])  # requests skip the broker while the breaker is open
+        client.enqueue("inbox", ["next"])  # requests skip the broker while the breaker is open
     client.open_until = 0.0
-    client.enqueue("live", ["after"])
+    client.enqueue("inbox", ["after"])
     assert len(spawned) == 2

@@ -41,7 +41,7 @@ def _allowed() -> None:
 
 def _render(kind: str, locale: str) -> emails.RenderedEmail:
     """The sample rendering of one template, or 404 for an unknown one."""
-    if kind not in emails.KINDS or locale not in emails.LOCALES:
+    if kind not in emails.kinds() or locale not in emails.locales():
         raise NotFound("no such email template", details={"kind": kind, "locale": locale})
     return emails.render_sample(kind, locale, current_app.config["SETTINGS"].FRONTEND_URL)
 
@@ -53,11 +53,11 @@ def index() -> Response:
     _allowed()
     frontend = current_app.config["SETTINGS"].FRONTEND_URL
     rows = [
-        (k, [(loc, emails.render_sample(k, loc, frontend).subject) for loc in emails.LOCALES])
-        for k in emails.KINDS
+        (k, [(loc, emails.render_sample(k, loc, frontend).subject) for loc in emails.locales()])
+        for k in emails.kinds()
     ]
     page = render_template_string(
-        INDEX, rows=rows, locales=emails.LOCALES, base=request.path.rstrip("/")
+        INDEX, rows=rows, locales=emails.locales(), base=request.path.rstrip("/")
     )
     return Response(page, mimetype="text/html")
 

@@ -11,7 +11,7 @@ from core.db import session_scope
 from core.models import Notification
 from core.services import notifications
 from web.auth import actor, auth_required
-from web.schemas import CountOut, NotificationOut, NotificationQuery
+from web.schemas import CountOut, NotificationDetailOut, NotificationOut, NotificationQuery
 
 blp = Blueprint("notifications", __name__, url_prefix="/api/notifications", description="Inbox")
 SECURITY = [{"bearer": []}]
@@ -45,6 +45,16 @@ def unread() -> dict[str, int]:
     """How many notifications are unread."""
     with session_scope() as session:
         return {"count": notifications.unread_count(session, actor(session).id)}
+
+
+@blp.route("/<notification_id>", methods=["GET"])
+@auth_required
+@blp.response(200, NotificationDetailOut)
+@blp.doc(security=SECURITY)
+def one(notification_id: str) -> Notification:
+    """One notification with its delivery per channel: status, attempts, last error, times."""
+    with session_scope() as session:
+        return notifications.get_own(session, actor(session).id, notification_id)
 
 
 @blp.route("/<notification_id>/read", methods=["POST"])

@@ -53,13 +53,13 @@ def test_every_user_gets_it_once_in_batches(
     with db.scope() as session:
         item = session.get(Broadcast, broadcast_id)
         assert (item.status, item.total, item.stored, item.pushed) == ("done", 7, 7, 2)
-        live = session.scalars(select(Delivery.notification_id).where(Delivery.channel == "live"))
+        live = session.scalars(select(Delivery.notification_id).where(Delivery.channel == "inbox"))
         owners = set(
             session.scalars(select(Notification.user_id).where(Notification.id.in_(list(live))))
         )
     # Only the connected got a live delivery, and it was handed to the queue after commit.
     assert owners >= online
-    pushed = [ids for channel, ids in recorded_dispatches if channel == "live"]
+    pushed = [ids for channel, ids in recorded_dispatches if channel == "inbox"]
     assert sum(len(ids) for ids in pushed) == 2
 
 

@@ -15,6 +15,7 @@ from core.models import Delivery, User
 from core.services.bulk_delivery import BatchResult, deliver_concurrently
 from core.services.emails import SAMPLES
 from core.services.notifications import notify
+from core.settings import Settings
 from tests.core.concurrency import race
 from tests.core.conftest import Database
 from tests.support.fake_sendgrid import FakeSendGrid
@@ -80,7 +81,7 @@ def run(
     return deliver_concurrently(
         db.scope,
         ids,
-        make_sender(sender, FRONTEND),
+        make_sender(sender, Settings(_env_file=None, APP_ENV="test", FRONTEND_URL=FRONTEND)),
         pool,
         lease_seconds=60,
         max_attempts=max_attempts,
@@ -100,7 +101,7 @@ def test_a_batch_is_sent_once_each_and_recorded(
     """Every delivery is one accepted request with text then HTML, and a sent row."""
     ids = email_deliveries(db, 12)
     result = run(db, ids, mailer(fake), pool)
-    assert result.counts() == {"sent": 12, "failed": 0, "skipped": 0, "retry": 0}
+    assert result.counts() == {"sent": 12, "failed": 0, "skipped": 0, "suppressed": 0, "retry": 0}
     accepted = fake.messages()
     assert sorted(m.custom_args["delivery_id"] for m in accepted) == sorted(ids)
     for message in accepted:

@@ -43,7 +43,7 @@ def seed(db: Database, user: User, ages: list[timedelta]) -> dict[timedelta, str
             "created_at": NOW - age,
         }
         for age in ages
-        for channel in ("live", "email")
+        for channel in ("inbox", "email")
     ]
     with db.scope() as session:
         session.execute(insert(Notification), notifications)

@@ -23,9 +23,9 @@ def user(make: Factory) -> User:
     return make.user(email="ann@example.com")
 
 
-def new_deliveries(db: Database, make: Factory, user: User, count: int = 1, kind: str = "live"):
+def new_deliveries(db: Database, make: Factory, user: User, count: int = 1, kind: str = "inbox"):
     """Commit `count` notifications with one pending delivery each on `kind`; their ids."""
-    notification_type = {"live": "broadcast", "email": "welcome"}[kind]
+    notification_type = {"inbox": "broadcast", "email": "welcome"}[kind]
     ids = []
     for n in range(count):
         note = notifications.notify(
@@ -174,7 +174,7 @@ def test_load_brings_the_notification_and_its_recipient(db, make, user):
     with db.scope() as session:
         [item] = deliveries.load(session, [delivery_id])
 
-    assert (item.delivery_id, item.channel) == (delivery_id, "live")
+    assert (item.delivery_id, item.channel) == (delivery_id, "inbox")
     assert (item.user.id, item.user.email) == (user.id, "ann@example.com")
     assert (item.notification.user_id, item.notification.title) == (user.id, "t0")
 
@@ -196,8 +196,8 @@ def test_the_sweep_picks_pending_past_the_grace_and_sending_past_the_lease(db, m
     with db.scope() as session:
         due = deliveries.due_for_sweep(session, grace_seconds=5, lease_seconds=LEASE)
 
-    assert due == {"live": [sending_old, pending_old], "email": [email_old]}
-    assert pending_new not in due["live"]
+    assert due == {"inbox": [sending_old, pending_old], "email": [email_old]}
+    assert pending_new not in due["inbox"]
 
 
 def test_the_sweep_is_bounded(db, make, user):
@@ -208,7 +208,7 @@ def test_the_sweep_is_bounded(db, make, user):
     with db.scope() as session:
         due = deliveries.due_for_sweep(session, grace_seconds=5, lease_seconds=LEASE, limit=2)
 
-    assert due == {"live": ids[:2]}
+    assert due == {"inbox": ids[:2]}
 
 
 # --- deliver() ------------------------------------------------------------------------

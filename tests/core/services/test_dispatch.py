@@ -69,7 +69,7 @@ def test_one_transaction_dispatches_once_per_channel(app_database, recorded_disp
 
     assert sorted((channel, len(ids)) for channel, ids in recorded_dispatches) == [
         ("email", 4),
-        ("live", 1),
+        ("inbox", 1),
     ]
     with session_scope() as session:
         every_id = set(session.scalars(select(Delivery.id)))
@@ -112,7 +112,7 @@ def test_without_a_dispatcher_deliveries_wait_for_the_sweeper(app_database, sett
 
 
 def test_dispatch_now_skips_an_empty_list(recorded_dispatches):
-    dispatch.dispatch_now("live", [])
+    dispatch.dispatch_now("inbox", [])
 
     assert recorded_dispatches == []
 

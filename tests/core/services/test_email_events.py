@@ -149,3 +149,76 @@ def test_other_events_and_other_mail_are_ignored(db: Database) -> None:
     assert state(db, did) == ("sent", None, None)
     with db.scope() as session, pytest.raises(DomainError):
         email_events.record(session, {"event": "delivered"})
+
+
+# A channel owner's optional emails: all off after an opt-out event.
+OPTED_OUT = {"welcome": {"email": False}, "new_campaign": {"email": False}}
+
+
+def owner_with_email(db: Database) -> tuple[str, str, str]:
+    """A channel owner with one new_campaign email sent; (user id, address, notification id)."""
+    with db.scope() as session:
+        user = User(
+            email=f"o-{uuid.uuid4().hex[:10]}@example.com",
+            name="O",
+            role="channel_owner",
+            locale="en",
+            password_hash="unused",
+        )
+        session.add(user)
+        session.flush()
+        notification = notify(session, user, "new_campaign", dict(SAMPLES["new_campaign"]))
+        return user.id, user.email, notification.id
+
+
+def user_state(db: Database, user_id: str) -> tuple[dict, str | None]:
+    """(notification_prefs, undeliverable reason) of a user."""
+    with db.scope() as session:
+        user = session.get_one(User, user_id)
+        return dict(user.notification_prefs), user.email_undeliverable_reason
+
+
+@pytest.mark.parametrize("name", ["unsubscribe", "group_unsubscribe", "spamreport"])
+def test_opt_out_events_turn_optional_email_off_once(db: Database, name: str) -> None:
+    """Every optional type's email goes off; a replay of the same event changes nothing more."""
+    user_id, address, nid = owner_with_email(db)
+    posted = event(nid, name, email=address)
+    with db.scope() as session:
+        assert email_events.record(session, [posted]) == 1
+    prefs, reason = user_state(db, user_id)
+    assert prefs == OPTED_OUT and reason is None
+    # The user turns it back on; SendGrid re-posts the same event: no second effect.
+    with db.scope() as session:
+        session.get_one(User, user_id).notification_prefs = {}
+    with db.scope() as session:
+        assert email_events.record(session, [posted]) == 0
+    assert user_state(db, user_id)[0] == {}
+
+
+@pytest.mark.parametrize("name", ["bounce", "dropped"])
+def test_bounces_and_drops_mark_the_address_undeliverable(db: Database, name: str) -> None:
+    """Found by our custom arg; only for the address the user still has."""
+    user_id, address, nid = owner_with_email(db)
+    with db.scope() as session:
+        email_events.record(session, [event(nid, name, email="old@example.com", reason="x")])
+    assert user_state(db, user_id)[1] is None
+    with db.scope() as session:
+        email_events.record(session, [event(nid, name, email=address, reason="550 5.1.1")])
+    assert user_state(db, user_id)[1] == f"{name}: 550 5.1.1"
+
+
+def test_a_blocked_bounce_is_temporary(db: Database) -> None:
+    """SendGrid's bounce of type "blocked" is a server's temporary refusal: no mark."""
+    user_id, address, nid = owner_with_email(db)
+    with db.scope() as session:
+        email_events.record(session, [event(nid, "bounce", email=address, type="blocked")])
+    assert user_state(db, user_id)[1] is None
+
+
+def test_an_event_without_our_id_finds_the_user_by_address(db: Database) -> None:
+    """Unsubscribes from a provider's list page carry no custom args of ours."""
+    user_id, address, _ = owner_with_email(db)
+    posted = {"event": "spamreport", "email": address.upper(), "sg_event_id": uuid.uuid4().hex}
+    with db.scope() as session:
+        assert email_events.record(session, [posted]) == 1
+    assert user_state(db, user_id)[0] == OPTED_OUT

@@ -151,12 +151,15 @@ def test_another_user_s_notification_is_not_found(make: Factory):
     ("notification_type", "channels"),
     [
         ("welcome", ["email"]),
-        ("new_campaign", ["email", "live"]),
-        ("campaign_accepted", ["email", "live"]),
-        ("campaign_rejected", ["live"]),
-        ("campaign_completed", ["email", "live"]),
-        ("withdrawal_reminder", ["email", "live"]),
-        ("broadcast", ["live"]),
+        ("new_campaign", ["email", "inbox"]),
+        ("campaign_accepted", ["email", "inbox"]),
+        ("campaign_rejected", ["email", "inbox"]),
+        ("campaign_completed", ["email", "inbox"]),
+        ("withdrawal_processed", ["email", "inbox"]),
+        ("withdrawal_rejected", ["email", "inbox"]),
+        ("withdrawal_reminder", ["email", "inbox"]),
+        ("broadcast", ["inbox"]),
+        ("password_reset", ["email"]),
     ],
 )
 def test_each_type_gets_one_pending_delivery_per_channel(

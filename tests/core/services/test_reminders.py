@@ -78,7 +78,7 @@ def test_each_reminder_goes_out_live_and_by_email(db: Database, make, admins):
             .where(Notification.user_id == admins[0].id)
             .order_by(Delivery.channel)
         ).all()
-    assert channels == ["email", "live"]
+    assert channels == ["email", "inbox"]
 
 
 def test_younger_than_24_hours_is_not_reminded(db: Database, make, admins):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from core.models import User, Withdrawal
+from core.models import Notification, User, Withdrawal
 from core.services import withdrawals
 from core.services.errors import Forbidden, InsufficientFunds, InvalidTransition, NotFound
 from tests.core.concurrency import race
@@ -85,6 +85,19 @@ def test_processing_keeps_the_amount_out(session, owner, admin):
 
 
 DECIDE = {"process": withdrawals.process, "reject": withdrawals.reject}
+
+
+@pytest.mark.parametrize(("action", "kind"), [("process", "processed"), ("reject", "rejected")])
+def test_the_owner_hears_the_decision_in_their_language(session, owner, admin, action, kind):
+    withdrawal = withdrawals.request_withdrawal(session, owner, 10_000)
+
+    DECIDE[action](session, admin, withdrawal.id)
+
+    (told,) = session.scalars(select(Notification).where(Notification.user_id == owner.id))
+    assert told.type == f"withdrawal_{kind}"
+    assert told.payload == {"withdrawal_id": withdrawal.id, "amount": "100.00"}
+    assert "100,00\xa0₽" in told.message  # the owner's locale is ru
+    assert sorted(d.channel for d in told.deliveries) == ["email", "inbox"]
 
 
 @pytest.mark.parametrize("first", ["process", "reject"])
