@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from core.models import Delivery, Notification
+from core.models import Delivery, Notification, SeenEmailEvent
 from core.services.jobs.base import JobContext, Scope
 
 log = logging.getLogger(__name__)
@@ -43,9 +43,17 @@ def delete_older_than(scope: Scope, cutoff: datetime, batch_size: int) -> dict[s
     return totals
 
 
+def forget_email_events(scope: Scope, cutoff: datetime) -> int:
+    """Forget the ids of provider events seen before `cutoff`; SendGrid re-posts for 72 h only."""
+    with scope() as session:
+        gone = session.execute(delete(SeenEmailEvent).where(SeenEmailEvent.created_at < cutoff))
+        return int(gone.rowcount or 0)
+
+
 def run(scope: Scope, ctx: JobContext) -> dict[str, Any]:
     """The job: delete what is older than NOTIFICATION_RETENTION_DAYS at the time of the run."""
     cutoff = ctx.now - timedelta(days=ctx.settings.NOTIFICATION_RETENTION_DAYS)
     totals = delete_older_than(scope, cutoff, ctx.settings.CLEANUP_BATCH_SIZE)
+    totals["email_events"] = forget_email_events(scope, cutoff)
     log.info("cleanup: %s removed before %s", totals, cutoff.isoformat())
     return {**totals, "cutoff": cutoff.isoformat()}

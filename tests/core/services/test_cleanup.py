@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select
 
-from core.models import Delivery, Notification, User
+from core.models import Delivery, Notification, SeenEmailEvent, User
 from core.models.base import new_id
 from core.services import cleanup
 from core.services.jobs.runner import run_job
@@ -119,3 +119,19 @@ def test_the_job_uses_the_configured_retention(db: Database, settings, make: Fac
     assert outcome.result["notifications"] == 1
     assert datetime.fromisoformat(outcome.result["cutoff"]) == NOW - timedelta(days=7)
     assert remaining(db)[0] == {ids[timedelta(days=6)]}
+
+
+def test_seen_provider_events_are_forgotten_past_retention(db: Database):
+    with db.scope() as session:
+        session.execute(
+            insert(SeenEmailEvent),
+            [
+                {"event_id": "old", "created_at": CUTOFF - timedelta(seconds=1)},
+                {"event_id": "new", "created_at": CUTOFF + timedelta(seconds=1)},
+            ],
+        )
+
+    assert cleanup.forget_email_events(db.scope, CUTOFF) == 1
+
+    with db.scope() as session:
+        assert list(session.scalars(select(SeenEmailEvent.event_id))) == ["new"]

@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from core.models import Delivery, User
 from core.services import email_events
@@ -61,18 +62,24 @@ def test_without_a_key_the_endpoint_is_off() -> None:
         email_events.check(None, *signed(b"[]"), b"[]")
 
 
+def stored_user(session: Session, role: str) -> User:
+    """An English-speaking user of `role` with an address no other test uses."""
+    user = User(
+        email=f"u-{uuid.uuid4().hex[:10]}@example.com",
+        name="U",
+        role=role,
+        locale="en",
+        password_hash="unused",
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
 def delivery(db: Database, status: str = "sent") -> tuple[str, str]:
     """An email delivery in `status`; returns (notification id, delivery id)."""
     with db.scope() as session:
-        user = User(
-            email=f"u-{uuid.uuid4().hex[:10]}@example.com",
-            name="U",
-            role="advertiser",
-            locale="en",
-            password_hash="unused",
-        )
-        session.add(user)
-        session.flush()
+        user = stored_user(session, "advertiser")
         notification = notify(session, user, "welcome", dict(SAMPLES["welcome"]))
         (row,) = notification.deliveries
         session.flush()
@@ -158,15 +165,7 @@ OPTED_OUT = {"welcome": {"email": False}, "new_campaign": {"email": False}}
 def owner_with_email(db: Database) -> tuple[str, str, str]:
     """A channel owner with one new_campaign email sent; (user id, address, notification id)."""
     with db.scope() as session:
-        user = User(
-            email=f"o-{uuid.uuid4().hex[:10]}@example.com",
-            name="O",
-            role="channel_owner",
-            locale="en",
-            password_hash="unused",
-        )
-        session.add(user)
-        session.flush()
+        user = stored_user(session, "channel_owner")
         notification = notify(session, user, "new_campaign", dict(SAMPLES["new_campaign"]))
         return user.id, user.email, notification.id
 
