@@ -45,8 +45,9 @@ def socket_io_installed() -> bool:
 
 
 @bp.route("/")
+@bp.route("/settings/notifications")
 def page() -> str:
-    """The inbox: sign up or in, watch notifications arrive, click through a campaign."""
+    """The one-page app: the inbox at `/`, notification settings (the emails' footer link)."""
     installed = socket_io_installed()
     return render_template(
         "inbox/index.html",

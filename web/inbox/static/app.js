@@ -1,10 +1,16 @@
-// The inbox page: sign in, the live list with its unread badge, and the campaign walkthrough.
+// The inbox page: sign in, the live list with its unread badge, and the campaign walkthrough;
+// at /settings/notifications, the settings view of the same page.
 import { ApiError, api, keepFresh, logOut, refreshAccess, session, signIn, signUp, signedOut } from "./api.js";
 import { startLive } from "./live.js";
 import { renderCampaigns, renderSteps } from "./campaigns.js";
+import { initSettings, openSettings } from "./settings.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { user: null, items: new Map(), unread: 0, lastSeq: 0, live: null, stopRefresh: null };
+// The page's views by path; the server serves this page at each of them.
+const VIEWS = { "/": "app", "/settings/notifications": "settings" };
+const TITLES = { app: "Ad marketplace · inbox", settings: "Notification settings · Ad marketplace" };
+const viewFor = (path) => VIEWS[path] || "app";
 const seqKey = () => `admarket.last_seq.${state.user.id}`;
 
 function showError(error) {
@@ -25,7 +31,52 @@ function setBadge(count) {
   const badge = $("badge");
   badge.textContent = String(state.unread);
   badge.dataset.count = String(state.unread);
-  document.title = state.unread ? `(${state.unread}) Ad marketplace` : "Ad marketplace · inbox";
+  setTitle();
+}
+
+function setTitle() {
+  const base = TITLES[viewFor(location.pathname)];
+  document.title = state.unread ? `(${state.unread}) ${base}` : base;
+}
+
+// Show the view the address names. The inbox stays loaded (and live) behind the settings, so
+// going back to it is instant and its badge keeps counting.
+function showView() {
+  const view = viewFor(location.pathname);
+  for (const id of Object.values(VIEWS)) $(id).hidden = id !== view;
+  const link = $("nav-settings");
+  if (view === "settings") link.setAttribute("aria-current", "page");
+  else link.removeAttribute("aria-current");
+  setTitle();
+  if (view === "settings") openSettings();
+}
+
+function navigate(path) {
+  if (path === location.pathname) return;
+  history.pushState(null, "", path);
+  showError(null);
+  showView();
+  window.scrollTo(0, 0);
+}
+
+// Links marked data-nav change the view without loading the page again; a click meant for a
+// new tab or window (modifier keys, middle button) is left to the browser.
+function wireNavigation() {
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest("a[data-nav]");
+    if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    if (state.user) navigate(link.pathname);
+  });
+  // Signed out, the sign-in form stays; only its note about the settings follows the address.
+  window.addEventListener("popstate", () => (state.user ? showView() : showAuth()));
+}
+
+// The settings view changed the profile: the header and the stored session follow.
+function onUser(user) {
+  state.user = { ...state.user, ...user };
+  session.save({ ...session.load(), user: state.user });
+  $("who").textContent = `${user.name} · ${user.role.replace("_", " ")}`;
 }
 
 function when(n) {
@@ -130,9 +181,10 @@ async function openInbox(user) {
   state.user = user;
   state.items.clear();
   $("auth").hidden = true;
-  $("app").hidden = false;
   $("logout").hidden = false;
+  $("nav-settings").hidden = false;
   $("who").textContent = `${user.name} · ${user.role.replace("_", " ")}`;
+  showView();
   const recent = await api("GET", "/api/notifications?limit=100");
   const stored = Number(localStorage.getItem(seqKey()) || 0);
   const newest = recent.reduce((max, n) => Math.max(max, n.seq), 0);
@@ -170,7 +222,9 @@ async function signOut() {
 
 function showAuth() {
   $("auth").hidden = false;
-  $("app").hidden = true;
+  for (const id of Object.values(VIEWS)) $(id).hidden = true;
+  // Arrived from an email's settings link: say why the form is here; signing in goes on there.
+  $("auth-next").hidden = viewFor(location.pathname) !== "settings";
   setConn("offline");
 }
 
@@ -206,6 +260,8 @@ function wireAuth() {
 
 async function boot() {
   wireAuth();
+  wireNavigation();
+  initSettings({ showError, onUser });
   $("read-all").addEventListener("click", markAllRead);
   $("logout").addEventListener("click", signOut);
   const saved = session.load();
