@@ -50,16 +50,22 @@ imports = (
     "tasks.health",
     "tasks.broadcasts",
     "tasks.auth",
+    "tasks.messengers",
 )
 
 timezone = "UTC"
 enable_utc = True
 
-task_queues = tuple(Queue(name, routing_key=name) for name in ("realtime", "email", "maintenance"))
+QUEUES = ("realtime", "email", "messengers", "maintenance")
+task_queues = tuple(Queue(name, routing_key=name) for name in QUEUES)
 task_default_queue = "realtime"
 task_routes = {
     "notifications.deliver_live": {"queue": "realtime"},
     "notifications.deliver_email": {"queue": "email"},
+    # Telegram and VK: paced by their providers' limits, so never in front of emails or pushes.
+    "notifications.deliver_telegram": {"queue": "messengers"},
+    "notifications.deliver_vk": {"queue": "messengers"},
+    "messengers.*": {"queue": "messengers"},
     "email.*": {"queue": "email"},
     "auth.*": {"queue": "email"},
     "notifications.sweep": {"queue": "maintenance"},

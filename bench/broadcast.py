@@ -38,7 +38,9 @@ def measure(users: int, connected: int, workdir: Path) -> dict[str, Any]:
     app_env = env.app_env("eventlet")
     port = free_port()
     web = start_web(app_env, port, env.log_dir, name="web")
-    worker = start_worker(app_env, "worker", env.log_dir, queues="realtime,email,maintenance")
+    worker = start_worker(
+        app_env, "worker", env.log_dir, queues="realtime,email,messengers,maintenance"
+    )
     swarm = Swarm(processes=2)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -232,7 +232,7 @@ def procfile_workers() -> dict[str, str]:
 
 
 # The worker layout before the Procfile gave live pushes a process of their own.
-SINGLE_WORKER = {"worker": "realtime,email,maintenance"}
+SINGLE_WORKER = {"worker": "realtime,email,messengers,maintenance"}
 # How long the SendGrid stand-in takes to answer, about what the real API takes from here.
 SENDGRID_LATENCY_SECONDS = 0.05
 

@@ -1,4 +1,4 @@
-"""Proofs of life kept in Redis: canary answers from workers and beat's last tick."""
+"""Proofs of life kept in Redis: canary answers, beat's last tick, messengers' token failures."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ BEAT_TICK_KEY = "health:beat:last_tick"
 # An answer nobody reads any more (the check timed out) disappears by itself.
 CANARY_TTL_SECONDS = 60
 BEAT_TICK_TTL_SECONDS = 7 * 24 * 3600
+PROVIDER_FAILURE_KEY = "health:provider:"
+# A token failure stays reported this long after the last one, unless a send succeeds first.
+PROVIDER_FAILURE_TTL_SECONDS = 600
 
 
 @lru_cache(maxsize=1)
@@ -47,3 +50,20 @@ def last_beat_tick() -> float | None:
     """When beat last sent a scheduled task (Unix time), or None if never seen."""
     raw = client().get(BEAT_TICK_KEY)
     return float(raw) if raw else None
+
+
+def record_provider_failure(channel: str, detail: str) -> None:
+    """Note that a messenger refused our token; deep health is red until a send succeeds."""
+    body = json.dumps({"error": detail, "at": time.time()})
+    client().set(PROVIDER_FAILURE_KEY + channel, body, ex=PROVIDER_FAILURE_TTL_SECONDS)
+
+
+def clear_provider_failure(channel: str) -> None:
+    """A send went through: the token works."""
+    client().delete(PROVIDER_FAILURE_KEY + channel)
+
+
+def provider_failure(channel: str) -> dict[str, Any] | None:
+    """The last token failure of a messenger still reported, or None."""
+    raw = client().get(PROVIDER_FAILURE_KEY + channel)
+    return json.loads(raw) if raw else None

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import quote, urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     RATE_LIMIT_WRITES: str = "120/minute"
     # Socket.IO handshakes per client address.
     RATE_LIMIT_SOCKET_CONNECT: str = "60/minute"
+    # Calls to the Telegram and VK webhooks per client address (the providers post from few).
+    RATE_LIMIT_MESSENGER_WEBHOOKS: str = "600/minute"
     # Events one socket may send: a sustained rate and a burst; past it the socket is cut off.
     SOCKET_EVENTS_PER_SECOND: float = Field(default=10.0, gt=0)
     SOCKET_EVENT_BURST: int = Field(default=50, ge=1)
@@ -124,8 +126,31 @@ class Settings(BaseSettings):
     CORS_ORIGINS: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Lets monitoring run /health?deep=1 without an admin token (header X-Health-Token).
     HEALTH_TOKEN: str | None = None
+    # --- Telegram and VK (SPEC.md); without a token their messages go to the outbox ---
     TELEGRAM_BOT_TOKEN: str | None = None
-    VK_SERVICE_KEY: str | None = None
+    # The bot's @username without the @: the t.me/<bot>?start=<code> links point at it.
+    TELEGRAM_BOT_USERNAME: str = Field(
+        default="admarket_bot", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$"
+    )
+    # Telegram sends it in X-Telegram-Bot-Api-Secret-Token; unset = the webhook refuses everything.
+    TELEGRAM_WEBHOOK_SECRET: str | None = Field(
+        default=None, min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_-]+$"
+    )
+    TELEGRAM_API_BASE: str = "https://api.telegram.org"
+    # The community's access token (messages permission); VK_SERVICE_KEY is its former name.
+    VK_COMMUNITY_TOKEN: str | None = Field(
+        default=None, validation_alias=AliasChoices("VK_COMMUNITY_TOKEN", "VK_SERVICE_KEY")
+    )
+    # The community's numeric id: its vk.me link, and the group_id the Callback API must carry.
+    VK_GROUP_ID: int | None = Field(default=None, ge=1)
+    # The Callback API's "secret key"; unset = every event but the confirmation is refused.
+    VK_CALLBACK_SECRET: str | None = None
+    # The string VK asks the server to answer its `confirmation` event with.
+    VK_CONFIRMATION_CODE: str | None = None
+    VK_API_BASE: str = "https://api.vk.com"
+    VK_API_VERSION: str = "5.199"
+    # How long a link code (Telegram's /start payload, the code typed to VK) works.
+    LINK_CODE_TTL_SECONDS: int = Field(default=600, ge=1, le=86400)
 
     @field_validator("WEBSOCKET_CORS_ORIGINS", "CORS_ORIGINS", mode="before")
     @classmethod
@@ -133,6 +158,21 @@ class Settings(BaseSettings):
         """Accept a comma-separated string, as operators write it in the environment."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator(
+        "TELEGRAM_WEBHOOK_SECRET",
+        "VK_COMMUNITY_TOKEN",
+        "VK_GROUP_ID",
+        "VK_CALLBACK_SECRET",
+        "VK_CONFIRMATION_CODE",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """Read `NAME=` with nothing after it, as .env files leave it, as not set."""
+        if isinstance(value, str) and not value.strip():
+            return None
         return value
 
     @field_validator(
@@ -144,6 +184,7 @@ class Settings(BaseSettings):
         "RATE_LIMIT_UNSUBSCRIBE",
         "RATE_LIMIT_WRITES",
         "RATE_LIMIT_SOCKET_CONNECT",
+        "RATE_LIMIT_MESSENGER_WEBHOOKS",
     )
     @classmethod
     def _parsable_limits(cls, value: str) -> str:

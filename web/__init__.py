@@ -19,6 +19,8 @@ from web.api import (
     channels,
     email_previews,
     health,
+    integrations,
+    messengers,
     notifications,
     users,
     webhooks,
@@ -43,6 +45,7 @@ from web.websocket_compression import without_websocket_compression
 BLUEPRINTS = (
     auth,
     users,
+    messengers,
     channels,
     campaigns,
     withdrawals,
@@ -51,6 +54,7 @@ BLUEPRINTS = (
     admin_jobs,
     health,
     webhooks,
+    integrations,
     email_previews,
 )
 

@@ -7,6 +7,7 @@ import re
 
 import click
 from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeoutError
 from flask import Flask, current_app
 
 from core.db import session_scope
@@ -17,6 +18,10 @@ from web.demo_cli import register_demo_command
 
 # The worker task that sends one sample email (tasks/email.py); named, so web never imports it.
 TEST_EMAIL_TASK = "email.send_test"
+# The worker task that calls the Bot API's setWebhook (tasks/); named for the same reason.
+SET_WEBHOOK_TASK = "messengers.telegram_set_webhook"
+TELEGRAM_WEBHOOK_PATH = "/api/integrations/telegram/webhook"
+SET_WEBHOOK_TIMEOUT_SECONDS = 30
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -76,6 +81,46 @@ def register_commands(app: Flask) -> None:
         where = "SendGrid" if settings.SENDGRID_API_KEY else f"the outbox {settings.OUTBOX_DIR}"
         count = len(locales) * len(emails.kinds())
         click.echo(f"queued {count} test emails to {address}; a worker sends them through {where}")
+
+    @app.cli.command("telegram-set-webhook")
+    @click.option(
+        "--url",
+        default=None,
+        help=f"The webhook's public https URL; default: FRONTEND_URL + {TELEGRAM_WEBHOOK_PATH}",
+    )
+    def telegram_set_webhook(url: str | None) -> None:
+        """Have a worker register the bot's webhook (with its secret) at Telegram."""
+        settings = current_app.config["SETTINGS"]
+        for name in ("TELEGRAM_BOT_TOKEN", "TELEGRAM_WEBHOOK_SECRET"):
+            if not getattr(settings, name):
+                raise click.UsageError(f"{name} is not set: the webhook cannot be registered")
+        url = url or settings.FRONTEND_URL.rstrip("/") + TELEGRAM_WEBHOOK_PATH
+        if not url.startswith("https://"):
+            # Telegram calls only https:// webhooks; it would refuse this one after the round trip.
+            raise click.BadParameter(f"{url} is not an https:// URL", param_hint="--url")
+        # Bot API calls leave from workers only, like emails.
+        client = Celery("admarket-cli")
+        client.config_from_object("celeryconfig")
+        waits = bool(client.conf.result_backend)
+        try:
+            sent = client.send_task(
+                SET_WEBHOOK_TASK, args=[url], retry=False, ignore_result=not waits
+            )
+        except Exception as exc:
+            raise click.ClickException(f"could not reach the broker: {exc}") from None
+        if not waits:
+            # celeryconfig stores no results, so there is no answer to wait for.
+            click.echo(f"queued; a worker registers {url} with Telegram (its log says how it went)")
+            return
+        try:
+            answer = sent.get(timeout=SET_WEBHOOK_TIMEOUT_SECONDS)
+        except CeleryTimeoutError:
+            raise click.ClickException(
+                f"no worker answered within {SET_WEBHOOK_TIMEOUT_SECONDS} s; is one running?"
+            ) from None
+        except Exception as exc:
+            raise click.ClickException(f"Telegram refused the webhook: {exc}") from None
+        click.echo(f"webhook registered at {url}" + (f": {answer}" if answer else ""))
 
     @app.cli.command("run-job")
     @click.argument("name", type=click.Choice(list(runner.JOBS)))

@@ -21,7 +21,7 @@ from web.extensions import socketio
 from web.queue import PROBE_ROOM_PREFIX
 
 CANARY_TASK = "health.canary"
-QUEUES = ("realtime", "email", "maintenance")
+QUEUES = ("realtime", "email", "messengers", "maintenance")
 LISTENER_TIMEOUT = 2.0
 
 
@@ -118,6 +118,16 @@ def _beat(settings: Settings) -> dict[str, Any]:
     return {"status": status, "last_tick_seconds_ago": round(age, 1), "stale_after": limit}
 
 
+def _messenger(channel: str, token: str | None) -> dict[str, Any]:
+    """A messenger's token as its last sends found it: a refused token keeps deliveries pending."""
+    if not token:
+        return {"status": "disabled", "detail": "no token: messages go to the local outbox"}
+    failure = probes.provider_failure(channel)
+    if failure is None:
+        return {"status": "ok"}
+    return {"status": "fail", "error": f"the token was refused: {failure['error']}"}
+
+
 def deep_report(settings: Settings) -> tuple[dict[str, Any], bool]:
     """Every check's result and the unsafe settings; True when every check passed."""
     timeout = settings.HEALTH_CANARY_TIMEOUT_SECONDS
@@ -130,6 +140,8 @@ def deep_report(settings: Settings) -> tuple[dict[str, Any], bool]:
     checks["message_queue"] = _timed(_message_queue)
     checks["redis"] = _timed(_redis)
     checks["beat"] = _timed(lambda: _beat(settings))
+    checks["telegram"] = _timed(lambda: _messenger("telegram", settings.TELEGRAM_BOT_TOKEN))
+    checks["vk"] = _timed(lambda: _messenger("vk", settings.VK_COMMUNITY_TOKEN))
     if canaries["status"] == "ok":
         checks["workers"] = _await_canaries(canaries["tokens"], sent_at, timeout)
     else:

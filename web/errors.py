@@ -111,7 +111,11 @@ def refuse_nul_characters() -> ResponseReturnValue | None:
     }
     if query:
         invalid["query"] = query
-    body = request.get_json(silent=True) if request.is_json else None
+    try:
+        body = request.get_json(silent=True) if request.is_json else None
+    except RecursionError:
+        # json nests as deep as the body goes: a deeply nested array must be a 400, not a 500.
+        return error_body(400, "invalid_json", "the JSON body is nested too deeply")
     if isinstance(body, dict):
         fields = {
             str(key).replace(NUL, "\\u0000"): [NUL_MESSAGE]

@@ -30,7 +30,7 @@ from web.websocket_compression import WSGIApp
 WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
 # Routes with limits of their own (login, registration, refresh) and webhooks signed by their
 # providers are not counted as a user's writes.
-OWN_LIMITS_PREFIXES = ("/api/auth/", "/api/webhooks/")
+OWN_LIMITS_PREFIXES = ("/api/auth/", "/api/webhooks/", "/api/integrations/")
 
 
 def client_address() -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from core import i18n
+from core.models.messengers import MESSENGERS
 from core.notification_types import CHOOSABLE_CHANNELS
 from core.services.money import format_minor
 from core.services.users import BCRYPT_MAX_BYTES
@@ -95,6 +96,47 @@ class RefreshIn(Schema):
     refresh_token = fields.String(required=True, validate=validate.Length(min=1))
 
 
+class MessengerStateOut(Schema):
+    linked = fields.Boolean()
+    display_name = fields.String(
+        allow_none=True, metadata={"description": "@username on Telegram, the VK page (id…)"}
+    )
+    linked_at = fields.DateTime(allow_none=True)
+
+
+class LinksOut(Schema):
+    """Where the user's Telegram and VK notifications go."""
+
+    telegram = fields.Nested(MessengerStateOut)
+    vk = fields.Nested(MessengerStateOut)
+
+
+def messenger_states(links: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """{messenger: {linked, display_name, linked_at}} from {messenger: MessengerLink}."""
+    states = {}
+    for channel in MESSENGERS:
+        link = (links or {}).get(channel)
+        states[channel] = {
+            "linked": link is not None,
+            "display_name": link.display_name if link else None,
+            "linked_at": link.created_at if link else None,
+        }
+    return states
+
+
+class LinksField(fields.Nested):
+    """LinksOut of the object's `messenger_links`, or all unlinked when it carries none."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(LinksOut, dump_only=True, **kwargs)
+
+    def serialize(self, attr: str, obj: Any, accessor: Any = None, **kwargs: Any) -> Any:
+        # web/api/users.py hands over the user with its links loaded; a user fresh from
+        # registration has none.
+        states = messenger_states(getattr(obj, "messenger_links", None))
+        return self._serialize(states, attr, obj, **kwargs)
+
+
 class UserOut(Schema):
     id = fields.String()
     email = fields.String()
@@ -110,6 +152,7 @@ class UserOut(Schema):
     )
     email_undeliverable_at = fields.DateTime(allow_none=True)
     email_undeliverable_reason = fields.String(allow_none=True)
+    links = LinksField(metadata={"description": "the linked Telegram and VK accounts"})
 
     def _email_status(self, obj: Any) -> str:
         return "ok" if obj.email_undeliverable_at is None else "undeliverable"
@@ -309,6 +352,32 @@ class NotificationQuery(Schema):
         validate=validate.Range(min=1, max=MAX_SEQ), metadata={"description": "a seq"}
     )
     after_seq = fields.Integer(validate=validate.Range(min=0, max=MAX_SEQ))
+
+
+class TelegramLinkOut(Schema):
+    url = fields.String(
+        metadata={"description": "https://t.me/<bot>?start=<one-time code>: opens the bot"}
+    )
+    expires_at = fields.DateTime(metadata={"description": "the code stops working then"})
+
+
+class VkLinkOut(Schema):
+    code = fields.String(
+        metadata={
+            "description": "one-time code the user sends to the community",
+            "example": "K7MQ2XWR",
+        }
+    )
+    url = fields.String(metadata={"description": "https://vk.me/<community>: its messages"})
+    expires_at = fields.DateTime(metadata={"description": "the code stops working then"})
+
+
+class TelegramReplyOut(Schema):
+    """The bot's answer, which the Bot API performs; `{}` when there is nothing to say."""
+
+    method = fields.String(metadata={"description": "sendMessage"})
+    chat_id = fields.Integer()
+    text = fields.String()
 
 
 class WebhookOut(Schema):

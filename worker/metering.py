@@ -1,4 +1,4 @@
-"""Metrics and log lines around the two outbound adapters: the Socket.IO emit and the mailer."""
+"""Metrics and log lines of the emit and the mailer; the engine meters the outcomes themselves."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ def record_emit(notification: Any, user_id: str) -> None:
     """After an emit: its commit-to-emit latency, its count, and the last line of its trail."""
     seconds = (utcnow() - notification.created_at).total_seconds()
     metrics.observe("commit_to_emit_seconds", seconds)
-    metrics.count("deliveries", channel="inbox", outcome="sent")
     log.info(
         "emitted %s seq %d to user %s, %.0f ms after commit",
         notification.type,
@@ -31,8 +30,7 @@ def record_emit(notification: Any, user_id: str) -> None:
 
 
 def record_emit_error(notification: Any, exc: BaseException) -> None:
-    """A failed emit: released to be retried by the task."""
-    metrics.count("deliveries", channel="inbox", outcome="retry")
+    """A failed emit: logged; the engine records and meters the retry."""
     log.warning("emit failed, will retry: %s", exc, extra={"notification_id": notification.id})
 
 
@@ -64,12 +62,10 @@ class MeteredMailer:
             except (PermanentFailure, RetryLater) as exc:
                 outcome = "failed" if isinstance(exc, PermanentFailure) else "retry"
                 metrics.count("emails", provider_status=provider_status(exc))
-                metrics.count("deliveries", channel="email", outcome=outcome)
                 log.warning("email to %s not sent (%s): %s", email.to_email, outcome, exc)
                 raise
             message_id = str(result.get("provider_message_id") or "")
             status = "outbox" if message_id.startswith("outbox:") else "202"
             metrics.count("emails", provider_status=status)
-            metrics.count("deliveries", channel="email", outcome="sent")
             log.info("email to %s sent (%s, %s)", email.to_email, status, message_id)
             return result

@@ -8,6 +8,7 @@ from core.models.channels import Channel
 from core.models.email_events import SeenEmailEvent
 from core.models.jobs import JobRun
 from core.models.logins import Login
+from core.models.messengers import LinkCode, MessengerLink
 from core.models.notifications import Delivery, Notification
 from core.models.reminders import WithdrawalReminder
 from core.models.stats import PlatformStats
@@ -22,7 +23,9 @@ __all__ = [
     "Channel",
     "Delivery",
     "JobRun",
+    "LinkCode",
     "Login",
+    "MessengerLink",
     "Notification",
     "PlatformStats",
     "SeenEmailEvent",

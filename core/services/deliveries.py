@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from core.models import Delivery, Notification, User
+from core.models import Delivery, MessengerLink, Notification, User
 from core.models.base import utcnow
 
 
@@ -24,6 +24,8 @@ class Claimed:
     user: User
     # How many times the delivery has been claimed, this claim included.
     attempts: int = 1
+    # Telegram's chat id or VK's peer id when the channel is a messenger the user linked.
+    link: str | None = None
 
 
 def _claimable(now: datetime, lease_seconds: int, c: Any = Delivery) -> ColumnElement[bool]:
@@ -66,14 +68,23 @@ def claim_many(session: Session, delivery_ids: Sequence[str], lease_seconds: int
 
 
 def load(session: Session, delivery_ids: Sequence[str]) -> list[Claimed]:
-    """The claimed deliveries with their notification and recipient, in one query."""
+    """The claimed deliveries with their notification, recipient and linked account: one query."""
+    linked = and_(MessengerLink.user_id == User.id, MessengerLink.channel == Delivery.channel)
     rows = session.execute(
-        select(Delivery.id, Delivery.channel, Delivery.attempts, Notification, User)
+        select(
+            Delivery.id,
+            Delivery.channel,
+            Delivery.attempts,
+            Notification,
+            User,
+            MessengerLink.external_id,
+        )
         .join(Notification, Delivery.notification_id == Notification.id)
         .join(User, Notification.user_id == User.id)
+        .outerjoin(MessengerLink, linked)
         .where(Delivery.id.in_(list(delivery_ids)))
     ).all()
-    return [Claimed(d_id, channel, n, u, attempts) for d_id, channel, attempts, n, u in rows]
+    return [Claimed(d, channel, n, u, attempts, link) for d, channel, attempts, n, u, link in rows]
 
 
 def claim_and_load(
@@ -173,17 +184,8 @@ def due_for_sweep(
     return by_channel
 
 
-Sender = Callable[[Claimed], dict[str, Any] | None]
-# The extra columns a sender may return that `finish_many` stores in one statement.
-PLAIN = frozenset({"provider_message_id"})
-
-
 class PermanentFailure(Exception):
     """A send that can never succeed (a refused address, a bad request): recorded, not retried."""
-
-
-class Suppressed(Exception):
-    """A send that must not happen (the address is known to bounce): recorded, never retried."""
 
 
 class RetryLater(Exception):
@@ -193,58 +195,3 @@ class RetryLater(Exception):
         super().__init__(message)
         # A Unix time, e.g. SendGrid's X-RateLimit-Reset; None means "back off as usual".
         self.not_before = not_before
-
-
-def deliver(
-    session_factory: Callable[[], Any],
-    delivery_ids: Sequence[str],
-    send: Sender,
-    lease_seconds: int,
-) -> dict[str, int]:
-    """Claim each delivery, perform it with `send`, and record each outcome; returns counts.
-
-    `send` returns extra columns to store on success. A PermanentFailure is recorded as
-    failed; any other exception releases the unsent deliveries to pending and propagates,
-    so the task's retry (or the sweeper) performs them later.
-    """
-    counts = {"sent": 0, "failed": 0, "skipped": 0}
-    # Two transactions per batch, whatever its size: claim and load, then the outcomes.
-    with session_factory() as session:
-        claimed = claim_and_load(session, delivery_ids, lease_seconds)
-    counts["skipped"] = len(delivery_ids) - len(claimed)
-    if not claimed:
-        return counts
-    done: list[tuple[str, dict[str, Any]]] = []
-    failed: list[tuple[str, str]] = []
-    try:
-        for item in claimed:
-            try:
-                done.append((item.delivery_id, send(item) or {}))
-            except PermanentFailure as exc:
-                failed.append((item.delivery_id, str(exc)))
-    except Exception as exc:
-        finished = {d for d, _ in done} | {d for d, _ in failed}
-        with session_factory() as session:
-            for item in claimed:
-                if item.delivery_id not in finished:
-                    release(session, item.delivery_id, f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        # Record what did happen even when a later send raised, so it is never repeated.
-        with session_factory() as session:
-            _record(session, done, failed)
-    counts["sent"], counts["failed"] = len(done), len(failed)
-    return counts
-
-
-def _record(
-    session: Session, done: list[tuple[str, dict[str, Any]]], failed: list[tuple[str, str]]
-) -> None:
-    """Store a batch's outcomes: the plain sends in one executemany, the rest row by row."""
-    plain = [(d, extra.get("provider_message_id")) for d, extra in done if set(extra) <= PLAIN]
-    finish_many(session, plain)
-    for delivery_id, extra in done:
-        if not set(extra) <= PLAIN:
-            finish(session, delivery_id, **extra)
-    for delivery_id, error in failed:
-        fail(session, delivery_id, error)

@@ -13,7 +13,13 @@ from core.db import on_commit
 log = logging.getLogger(__name__)
 
 # The Celery task that performs each channel's deliveries (names shared by web and worker).
-DELIVERY_TASKS = {"inbox": "notifications.deliver_live", "email": "notifications.deliver_email"}
+# The task that delivers each channel (one engine, one adapter per channel: worker/delivery.py).
+DELIVERY_TASKS = {
+    "inbox": "notifications.deliver_live",
+    "email": "notifications.deliver_email",
+    "telegram": "notifications.deliver_telegram",
+    "vk": "notifications.deliver_vk",
+}
 # Bounds one task message's size and how much one task redoes after a crash.
 BATCH_SIZE = 200
 

@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core import notification_types
-from core.models import Delivery, Notification, User
+from core.models import Delivery, MessengerLink, Notification, User
 from core.models.base import utcnow
+from core.models.messengers import MESSENGERS
 from core.services import messages, preferences
-from core.services.dispatch import DELIVERY_TASKS, dispatch_after_commit
+from core.services.dispatch import dispatch_after_commit
 from core.services.errors import NotFound
 
 log = logging.getLogger(__name__)
@@ -35,17 +36,29 @@ def next_seq(session: Session, user_id: str) -> int:
     return int(seq)
 
 
-def _delivery(user: User, channel: str, created_at: datetime) -> Delivery:
-    """A new delivery row: pending, or already suppressed for an address known to bounce."""
+def _linked(session: Session, user_id: str) -> frozenset[str]:
+    """The messengers the user has linked an account on."""
+    query = select(MessengerLink.channel).where(MessengerLink.user_id == user_id)
+    return frozenset(session.scalars(query))
+
+
+def _delivery(user: User, channel: str, created_at: datetime, linked: frozenset[str]) -> Delivery:
+    """A new delivery row: pending, or suppressed at once when it has nowhere to go."""
+    reason = None
     if channel == "email" and user.email_undeliverable_at is not None:
-        return Delivery(
-            channel=channel,
-            status="suppressed",
-            created_at=created_at,
-            finished_at=created_at,
-            error=f"address undeliverable: {user.email_undeliverable_reason or 'bounced'}",
-        )
-    return Delivery(channel=channel, created_at=created_at)
+        reason = f"address undeliverable: {user.email_undeliverable_reason or 'bounced'}"
+    elif channel in MESSENGERS and channel not in linked:
+        reason = f"no {channel} account linked"
+    if reason is None:
+        return Delivery(channel=channel, created_at=created_at)
+    # Recorded, never sent nor retried: the timeline shows why.
+    return Delivery(
+        channel=channel,
+        status="suppressed",
+        created_at=created_at,
+        finished_at=created_at,
+        error=reason,
+    )
 
 
 def notify(
@@ -75,10 +88,11 @@ def notify(
         created_at=utcnow(),
     )
     session.add(notification)
-    for channel in preferences.channels_for(user, kind):
-        if channel not in DELIVERY_TASKS:
-            continue  # a channel with no sender in this release (Telegram, VK)
-        notification.deliveries.append(_delivery(user, channel, notification.created_at))
+    channels = preferences.channels_for(user, kind)
+    linked = _linked(session, user.id) if set(MESSENGERS) & set(channels) else frozenset()
+    for channel in channels:
+        delivery = _delivery(user, channel, notification.created_at, linked)
+        notification.deliveries.append(delivery)
     session.flush()
     for delivery in notification.deliveries:
         if delivery.status == "pending":

@@ -59,6 +59,16 @@ def test_malformed_json(world: dict[str, Any]) -> None:
     _error(response, 400, "invalid_json")
 
 
+def test_json_nested_too_deeply_is_400_on_any_route(world: dict[str, Any]) -> None:
+    """Python's json recurses once per level: 100,000 levels must not be a 500 anywhere."""
+    body = "[" * 100_000 + "]" * 100_000
+    for path in ("/api/campaigns", "/api/auth/login", "/api/users/me/preferences"):
+        response = _as(world, "advertiser").request(
+            "POST", path, data=body, headers={"Content-Type": "application/json"}
+        )
+        _error(response, 400, "invalid_json")
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

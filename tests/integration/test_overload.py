@@ -37,7 +37,7 @@ def new_campaign_notices(database_url: str, owner_id: str) -> tuple[int, int]:
                 text(
                     "SELECT COUNT(*), SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END)"
                     " FROM notifications n JOIN deliveries d ON d.notification_id = n.id"
-                    " WHERE n.user_id = :owner AND n.type = 'new_campaign' AND d.channel = 'live'"
+                    " WHERE n.user_id = :owner AND n.type = 'new_campaign' AND d.channel = 'inbox'"
                 ),
                 {"owner": owner_id},
             ).one()

@@ -24,7 +24,7 @@ def _live_states(stack: Stack, user_id: str) -> dict[str, int]:
             text(
                 "SELECT d.status, COUNT(*) FROM deliveries d "
                 "JOIN notifications n ON n.id = d.notification_id "
-                "WHERE n.user_id = :u AND d.channel = 'live' GROUP BY d.status"
+                "WHERE n.user_id = :u AND d.channel = 'inbox' GROUP BY d.status"
             ),
             {"u": user_id},
         ).all()

@@ -146,7 +146,7 @@ def old_notification(stack: Stack, user_id: str, days: float) -> str:
         conn.execute(
             text(
                 "INSERT INTO deliveries (id, notification_id, channel, status, attempts,"
-                " created_at) VALUES (:id, :n, 'live', 'sent', 1, :c)"
+                " created_at) VALUES (:id, :n, 'inbox', 'sent', 1, :c)"
             ),
             {"id": new_id(), "n": nid, "c": created},
         )

@@ -247,7 +247,7 @@ def start_worker(
     env: dict[str, str],
     name: str,
     log_dir: Path,
-    queues: str = "realtime,email,maintenance",
+    queues: str = "realtime,email,messengers,maintenance",
     concurrency: int = 2,
     extra_args: tuple[str, ...] = ("--without-mingle", "--without-gossip"),
     cwd: Path = REPO_ROOT,

@@ -6,10 +6,11 @@ from typing import Any
 
 from flask import g
 from flask_smorest import Blueprint
+from sqlalchemy.orm import Session
 
 from core.db import session_scope
-from core.models import User
-from core.services import preferences, users
+from core.models import MessengerLink, User
+from core.services import messengers, preferences, users
 from web.auth import actor, auth_required
 from web.schemas import PreferencesIn, PreferencesOut, UserOut, UserPatchIn
 
@@ -17,14 +18,30 @@ blp = Blueprint("users", __name__, url_prefix="/api/users", description="Users")
 SECURITY = [{"bearer": []}]
 
 
+class Profile:
+    """A user as UserOut shows them: the row's attributes, and their linked messengers."""
+
+    def __init__(self, user: User, messenger_links: dict[str, MessengerLink]) -> None:
+        self.user = user
+        self.messenger_links = messenger_links
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.user, name)
+
+
+def profile(session: Session, user: User) -> Profile:
+    """The user with their links loaded, ready to be dumped after the session closes."""
+    return Profile(user, messengers.links_of(session, user.id))
+
+
 @blp.route("/me", methods=["GET"])
 @auth_required
 @blp.response(200, UserOut)
 @blp.doc(security=SECURITY)
-def me() -> User:
-    """The signed-in user, with their balance and whether their address takes email."""
+def me() -> Profile:
+    """The signed-in user: balance, whether their address takes email, linked messengers."""
     with session_scope() as session:
-        return actor(session)
+        return profile(session, actor(session))
 
 
 @blp.route("/me", methods=["PATCH"])
@@ -32,10 +49,10 @@ def me() -> User:
 @blp.arguments(UserPatchIn)
 @blp.response(200, UserOut)
 @blp.doc(security=SECURITY)
-def update_me(changes: dict[str, Any]) -> User:
+def update_me(changes: dict[str, Any]) -> Profile:
     """Change the name or the locale; the email too, with the current password."""
     with session_scope() as session:
-        return users.update_profile(session, g.user_id, **changes)
+        return profile(session, users.update_profile(session, g.user_id, **changes))
 
 
 @blp.route("/me/preferences", methods=["GET"])

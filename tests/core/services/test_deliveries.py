@@ -1,4 +1,4 @@
-"""The delivery state machine: atomic claims, leases, outcomes, the sweep and `deliver()`."""
+"""The delivery state machine: atomic claims, leases, outcomes and the sweep."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from core.models import Delivery, User
 from core.models.base import utcnow
 from core.services import deliveries, notifications
-from core.services.deliveries import Claimed, PermanentFailure
 from tests.core.concurrency import race
 from tests.core.conftest import Database, Factory
 
@@ -209,94 +208,3 @@ def test_the_sweep_is_bounded(db, make, user):
         due = deliveries.due_for_sweep(session, grace_seconds=5, lease_seconds=LEASE, limit=2)
 
     assert due == {"inbox": ids[:2]}
-
-
-# --- deliver() ------------------------------------------------------------------------
-
-
-class FakeSender:
-    """Records what it is asked to send; raises `errors[n]` on its n-th call (from 0)."""
-
-    def __init__(self, errors: dict[int, Exception] | None = None) -> None:
-        self.errors = errors or {}
-        self.calls: list[Claimed] = []
-
-    def __call__(self, item: Claimed) -> dict[str, Any]:
-        self.calls.append(item)
-        error = self.errors.get(len(self.calls) - 1)
-        if error is not None:
-            raise error
-        return {"provider_message_id": f"msg-{item.delivery_id[:8]}"}
-
-    @property
-    def ids(self) -> list[str]:
-        return [item.delivery_id for item in self.calls]
-
-
-def statuses(db: Database, ids: list[str]) -> dict[str, str]:
-    with db.scope() as session:
-        rows = session.execute(select(Delivery.id, Delivery.status).where(Delivery.id.in_(ids)))
-        return {delivery_id: status for delivery_id, status in rows}
-
-
-def test_deliver_sends_each_once_and_a_retry_finds_them_done(db, make, user):
-    ids = new_deliveries(db, make, user, count=3)
-    send = FakeSender()
-
-    assert deliveries.deliver(db.scope, ids, send, LEASE) == {"sent": 3, "failed": 0, "skipped": 0}
-    assert sorted(send.ids) == sorted(ids)
-    assert statuses(db, ids) == dict.fromkeys(ids, "sent")
-    assert row(db, ids[0]).provider_message_id == f"msg-{ids[0][:8]}"
-    assert send.calls[0].user.email == "ann@example.com"  # usable after its session closed
-
-    again = FakeSender()
-    assert deliveries.deliver(db.scope, ids, again, LEASE) == {"sent": 0, "failed": 0, "skipped": 3}
-    assert again.calls == []
-
-
-def test_a_transient_error_releases_the_unsent_and_propagates(db, make, user):
-    ids = new_deliveries(db, make, user, count=3)
-    send = FakeSender({1: ConnectionError("smtp down")})
-
-    with pytest.raises(ConnectionError):
-        deliveries.deliver(db.scope, ids, send, LEASE)
-
-    first, broken = send.ids
-    unsent = [d for d in ids if d != first]
-    assert broken in unsent
-    assert statuses(db, ids) == {first: "sent", **dict.fromkeys(unsent, "pending")}
-    assert row(db, broken).error == "ConnectionError: smtp down"
-
-    retry = FakeSender()
-    counts = deliveries.deliver(db.scope, ids, retry, LEASE)
-
-    assert counts == {"sent": 2, "failed": 0, "skipped": 1}
-    assert sorted(retry.ids) == sorted(unsent)
-    assert row(db, broken).attempts == 2
-
-
-def test_a_permanent_failure_is_recorded_and_the_rest_still_sent(db, make, user):
-    ids = new_deliveries(db, make, user, count=3)
-    send = FakeSender({0: PermanentFailure("550 no such mailbox")})
-
-    counts = deliveries.deliver(db.scope, ids, send, LEASE)
-
-    assert counts == {"sent": 2, "failed": 1, "skipped": 0}
-    refused = send.ids[0]
-    assert statuses(db, ids) == {**dict.fromkeys(ids, "sent"), refused: "failed"}
-    assert row(db, refused).error == "550 no such mailbox"
-    assert deliveries.deliver(db.scope, ids, FakeSender(), LEASE)["skipped"] == 3
-
-
-def test_deliver_skips_what_another_sender_holds(db, make, user):
-    held, free = new_deliveries(db, make, user, count=2)
-    claim(db, held)
-    send = FakeSender()
-
-    assert deliveries.deliver(db.scope, [held, free], send, LEASE) == {
-        "sent": 1,
-        "failed": 0,
-        "skipped": 1,
-    }
-    assert send.ids == [free]
-    assert statuses(db, [held, free]) == {held: "sending", free: "sent"}

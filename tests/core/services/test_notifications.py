@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.models import Delivery, Notification, User
+from core import notification_types
+from core.models import Delivery, MessengerLink, Notification, User
 from core.services import notifications
 from core.services.errors import NotFound
 from tests.core.concurrency import race
@@ -165,15 +166,24 @@ def test_another_user_s_notification_is_not_found(make: Factory):
 def test_each_type_gets_one_pending_delivery_per_channel(
     make: Factory, notification_type, channels
 ):
+    user = make.user()
+    make.session.add(MessengerLink(user_id=user.id, channel="vk", external_id="2000000001"))
     notification = notifications.notify(
-        make.session, make.user(), notification_type, {}, title="t", message="m"
+        make.session, user, notification_type, {}, title="t", message="m"
     )
 
     rows = make.session.scalars(
         select(Delivery).where(Delivery.notification_id == notification.id)
     ).all()
-    assert sorted(d.channel for d in rows) == channels
-    assert {d.status for d in rows} == {"pending"}
+    kind = notification_types.get(notification_type)
+    assert sorted(d.channel for d in rows) == sorted(kind.channels)
+    # Telegram is not linked: recorded as such, never sent; the linked VK is on its way.
+    assert sorted(d.channel for d in rows if d.status == "pending") == sorted(
+        channels + (["vk"] if "vk" in kind.channels else [])
+    )
+    assert [d.error for d in rows if d.status == "suppressed"] == (
+        ["no telegram account linked"] if "telegram" in kind.channels else []
+    )
 
 
 @pytest.mark.parametrize(

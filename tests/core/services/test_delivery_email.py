@@ -1,4 +1,4 @@
-"""The email batch service against the SendGrid stand-in: sent once, retried or failed by class."""
+"""The engine with the email adapter against the SendGrid stand-in: once each, retried by class."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy import select
 
 from core.models import Delivery, User
-from core.services.bulk_delivery import BatchResult, deliver_concurrently
+from core.services.delivery_engine import BatchResult, deliver
 from core.services.emails import SAMPLES
 from core.services.notifications import notify
 from core.settings import Settings
 from tests.core.concurrency import race
 from tests.core.conftest import Database
 from tests.support.fake_sendgrid import FakeSendGrid
-from worker.mail import make_sender
+from worker.adapters.email import EmailAdapter
 from worker.mailer import SendGridMailer
 
 KEY = "SG.unit-test-key"
@@ -78,11 +78,11 @@ def run(
     max_attempts: int = 5,
 ) -> BatchResult:
     """One task's worth of work, without Celery."""
-    return deliver_concurrently(
+    settings = Settings(_env_file=None, APP_ENV="test", FRONTEND_URL=FRONTEND)
+    return deliver(
         db.scope,
         ids,
-        make_sender(sender, Settings(_env_file=None, APP_ENV="test", FRONTEND_URL=FRONTEND)),
-        pool,
+        EmailAdapter(sender, settings, pool),
         lease_seconds=60,
         max_attempts=max_attempts,
     )
@@ -101,7 +101,14 @@ def test_a_batch_is_sent_once_each_and_recorded(
     """Every delivery is one accepted request with text then HTML, and a sent row."""
     ids = email_deliveries(db, 12)
     result = run(db, ids, mailer(fake), pool)
-    assert result.counts() == {"sent": 12, "failed": 0, "skipped": 0, "suppressed": 0, "retry": 0}
+    assert result.counts() == {
+        "sent": 12,
+        "failed": 0,
+        "skipped": 0,
+        "suppressed": 0,
+        "unlinked": 0,
+        "retry": 0,
+    }
     accepted = fake.messages()
     assert sorted(m.custom_args["delivery_id"] for m in accepted) == sorted(ids)
     for message in accepted:

@@ -1,28 +1,22 @@
-"""Email delivery: render claimed notifications and send them, many at a time per process."""
+"""The email channel: render each claimed notification and send it, many at a time per process."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
 from typing import Any
 
-from core import metrics, notification_types
-from core.db import session_scope
+from core import notification_types
+from core.services import delivery_engine as engine
 from core.services import emails, password_reset, unsubscribe
-from core.services.bulk_delivery import BatchResult, deliver_concurrently
-from core.services.deliveries import Claimed, PermanentFailure, Suppressed
+from core.services.deliveries import Claimed, PermanentFailure, RetryLater
 from core.settings import Settings, get_settings
 from worker.mailer import Mailer, OutgoingEmail, get_mailer
-from worker.metering import MeteredMailer
 
 
 def outgoing(item: Claimed, settings: Settings) -> OutgoingEmail:
     """The email for one claimed delivery, from the notification's stored snapshot."""
     notification, user = item.notification, item.user
-    if user.email_undeliverable_at is not None:
-        # Bounced since the notification was stored: nothing goes to the provider.
-        raise Suppressed(f"address undeliverable: {user.email_undeliverable_reason or 'bounced'}")
     payload = notification.payload or {}
     if notification.type == "password_reset":
         # Signed now, for the password the user has now: never stored anywhere.
@@ -63,37 +57,35 @@ def outgoing(item: Claimed, settings: Settings) -> OutgoingEmail:
     )
 
 
-def make_sender(mailer: Mailer, settings: Settings) -> Any:
-    """The per-delivery send function the batch service runs on its thread pool."""
+class EmailAdapter:
+    """Sends through the mailer (SendGrid or the dev outbox) on a pool of send threads."""
 
-    def send(item: Claimed) -> dict[str, Any]:
+    channel = "email"
+    needs_link = False
+
+    def __init__(self, mailer: Mailer, settings: Settings, pool: Executor) -> None:
+        self.mailer = mailer
+        self.settings = settings
+        self.pool = pool
+
+    def send(self, items: Sequence[Claimed]) -> Iterable[tuple[Claimed, engine.Outcome]]:
+        """Every email of the batch in flight at once, outcomes as they land."""
+        return engine.concurrently(self.pool, self.send_one, items)
+
+    def send_one(self, item: Claimed) -> engine.Outcome:
+        """Render and send one email, reading the mailer's verdict."""
+        user = item.user
+        if user.email_undeliverable_at is not None:
+            # Bounced since the notification was stored: nothing goes to the provider.
+            reason = user.email_undeliverable_reason or "bounced"
+            return engine.suppressed(f"address undeliverable: {reason}")
         try:
-            email = outgoing(item, settings)
-        except Suppressed:
-            metrics.count("deliveries", channel="email", outcome="suppressed")
-            raise
-        return mailer.send(email)
-
-    return send
-
-
-@lru_cache(maxsize=1)
-def pool() -> ThreadPoolExecutor:
-    """The process's send threads, created after the worker forks and reused by every task."""
-    return ThreadPoolExecutor(get_settings().EMAIL_CONCURRENCY, thread_name_prefix="email")
-
-
-def deliver(delivery_ids: Sequence[str]) -> BatchResult:
-    """Send a batch of email deliveries with the configured mailer and record each outcome."""
-    settings = get_settings()
-    return deliver_concurrently(
-        session_scope,
-        delivery_ids,
-        make_sender(MeteredMailer(get_mailer()), settings),
-        pool(),
-        lease_seconds=settings.DELIVERY_LEASE_SECONDS,
-        max_attempts=settings.EMAIL_MAX_ATTEMPTS,
-    )
+            answer: dict[str, Any] = self.mailer.send(outgoing(item, self.settings))
+        except PermanentFailure as exc:
+            return engine.failed(str(exc))
+        except RetryLater as exc:
+            return engine.retry(str(exc), not_before=exc.not_before)
+        return engine.sent(answer.get("provider_message_id"))
 
 
 def send_sample(address: str, kind: str, locale: str) -> dict[str, Any]:
