@@ -3,10 +3,22 @@
 import { ApiError, api, keepFresh, logOut, refreshAccess, session, signIn, signUp, signedOut } from "./api.js";
 import { startLive } from "./live.js";
 import { renderCampaigns, renderSteps } from "./campaigns.js";
-import { initSettings, openSettings } from "./settings.js";
+import { closeSettings, initSettings, openSettings } from "./settings.js";
+import { badges, timeline } from "./deliveries.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { user: null, items: new Map(), unread: 0, lastSeq: 0, live: null, stopRefresh: null };
+const state = {
+  user: null,
+  items: new Map(),
+  unread: 0,
+  lastSeq: 0,
+  live: null,
+  stopRefresh: null,
+  // Delivery timelines shown inline, by notification id: {loading} | {error} | {data}.
+  timelines: new Map(),
+  // The notification the address names (/?notification=<id>, the messengers' button).
+  target: null,
+};
 // The page's views by path; the server serves this page at each of them.
 const VIEWS = { "/": "app", "/settings/notifications": "settings" };
 const TITLES = { app: "Ad marketplace · inbox", settings: "Notification settings · Ad marketplace" };
@@ -49,6 +61,7 @@ function showView() {
   else link.removeAttribute("aria-current");
   setTitle();
   if (view === "settings") openSettings();
+  else closeSettings();
 }
 
 function navigate(path) {
@@ -84,6 +97,60 @@ function when(n) {
   return value ? new Date(value).toLocaleString() : "";
 }
 
+// Show or hide one notification's delivery timeline; shown, it is asked for afresh.
+async function toggleTimeline(n) {
+  if (state.timelines.has(n.id)) {
+    state.timelines.delete(n.id);
+    renderList();
+    return;
+  }
+  state.timelines.set(n.id, { loading: true });
+  renderList();
+  let view;
+  try {
+    const data = await api("GET", `/api/notifications/${n.id}`);
+    view = { data };
+    // A live notification had no deliveries: now its badges can show too.
+    const known = state.items.get(n.seq);
+    if (known) state.items.set(n.seq, { ...known, deliveries: data.deliveries, fresh: false });
+  } catch (error) {
+    view = { error };
+  }
+  // Hidden again while it was being asked for: leave it hidden.
+  if (state.timelines.has(n.id)) state.timelines.set(n.id, view);
+  renderList();
+}
+
+// Below the message: the channels' badges (click: the timeline), "details", "Mark read".
+function itemFoot(n) {
+  const foot = document.createElement("div");
+  foot.className = "item-foot";
+  const open = state.timelines.has(n.id);
+  const row = badges(n.deliveries);
+  if (row) {
+    row.addEventListener("click", () => toggleTimeline(n));
+    foot.append(row);
+  }
+  if (n.id) {
+    const details = document.createElement("button");
+    details.type = "button";
+    details.className = "link details";
+    details.textContent = open ? "hide details" : "details";
+    details.setAttribute("aria-expanded", String(open));
+    details.addEventListener("click", () => toggleTimeline(n));
+    foot.append(details);
+  }
+  if (!n.read) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "link mark-read";
+    button.textContent = "Mark read";
+    button.addEventListener("click", () => markRead(n));
+    foot.append(button);
+  }
+  return foot;
+}
+
 function renderList() {
   const list = $("list");
   const items = [...state.items.values()].sort((a, b) => b.seq - a.seq);
@@ -92,8 +159,10 @@ function renderList() {
     ...items.map((n) => {
       const li = document.createElement("li");
       li.className = `item ${n.read ? "read" : "unread"}${n.fresh ? " fresh" : ""}`;
+      if (n.id && n.id === state.target) li.classList.add("target");
       li.dataset.seq = n.seq;
       li.dataset.type = n.type;
+      if (n.id) li.dataset.id = n.id;
       const head = document.createElement("div");
       head.className = "item-head";
       const title = document.createElement("strong");
@@ -103,15 +172,9 @@ function renderList() {
       head.append(title, meta);
       const message = document.createElement("p");
       message.textContent = n.message;
-      li.append(head, message);
-      if (!n.read) {
-        const button = document.createElement("button");
-        button.type = "button";
-        button.className = "link mark-read";
-        button.textContent = "Mark read";
-        button.addEventListener("click", () => markRead(n));
-        li.append(button);
-      }
+      li.append(head, message, itemFoot(n));
+      const shown = state.timelines.get(n.id);
+      if (shown) li.append(timeline(shown));
       return li;
     }),
   );
@@ -136,10 +199,20 @@ function receive(n, { live = false } = {}) {
   state.items.get(n.seq).fresh = false;
 }
 
+// Opened from a messenger's button (/?notification=<id>): bring that notification into view.
+function showTarget() {
+  const id = new URLSearchParams(location.search).get("notification");
+  if (!id || ![...state.items.values()].some((n) => n.id === id)) return;
+  state.target = id;
+  renderList();
+  const li = [...$("list").children].find((item) => item.dataset.id === id);
+  if (li && viewFor(location.pathname) === "app") li.scrollIntoView({ block: "center" });
+}
+
 async function markRead(n) {
   try {
     await api("POST", `/api/notifications/${n.id}/read`);
-    state.items.set(n.seq, { ...n, read: true, fresh: false });
+    state.items.set(n.seq, { ...(state.items.get(n.seq) || n), read: true, fresh: false });
     renderList();
     setBadge((await api("GET", "/api/notifications/unread-count")).count);
   } catch (error) {
@@ -191,6 +264,7 @@ async function openInbox(user) {
   // A stored seq beyond the server's newest belongs to another database (reset): start over.
   state.lastSeq = stored <= newest ? Math.max(stored, newest) : newest;
   recent.forEach((n) => receive(n));
+  showTarget();
   setBadge((await api("GET", "/api/notifications/unread-count")).count);
   renderSteps(user);
   await refreshCampaigns();

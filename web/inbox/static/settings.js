@@ -1,6 +1,8 @@
-// The settings view: which notifications reach the user on which channel, their name, language
-// and email address. Every change is saved as it is made; the server's answer is what is shown.
+// The settings view: which notifications reach the user on which channel, their name, language,
+// email address and linked messengers. Every change is saved as it is made; the server's answer
+// is what is shown.
 import { api } from "./api.js";
+import { closeLinked, initLinked, openLinked, showLinks } from "./linked.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -167,6 +169,7 @@ function wireEmail() {
 // changed profile (the header shows the name).
 export function initSettings(options) {
   Object.assign(hooks, options);
+  initLinked({ showError: (error) => hooks.showError(error) });
   $("email-optout").addEventListener("change", (event) => optOutOfAll(event.target.checked));
   wireProfile();
   wireEmail();
@@ -175,12 +178,19 @@ export function initSettings(options) {
 // Each time the view is shown: fresh from the server, another tab or an email link may have
 // changed something since.
 export async function openSettings() {
+  openLinked();
   try {
     const [user, prefs] = await Promise.all([api("GET", "/api/users/me"), api("GET", "/api/users/me/preferences")]);
     renderUser(user);
     renderPrefs(prefs.preferences);
+    showLinks(user);
     hooks.onUser(user);
   } catch (error) {
     hooks.showError(error);
   }
+}
+
+// The view is left: nothing of it keeps running (a pending link stops being watched).
+export function closeSettings() {
+  closeLinked();
 }
