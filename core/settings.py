@@ -54,8 +54,14 @@ class Settings(BaseSettings):
     SENDGRID_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=60)
     # Sends kept in flight by one worker process: a SendGrid call mostly waits on the network.
     EMAIL_CONCURRENCY: int = Field(default=64, ge=1, le=512)
-    # Tries per email before a transient error (5xx, timeout, 429) is recorded as failed.
-    EMAIL_MAX_ATTEMPTS: int = Field(default=8, ge=1, le=50)
+    # Tries per delivery, any channel, before a transient error (5xx, timeout) is recorded as
+    # failed; a provider's own wait (429) is not a try. EMAIL_MAX_ATTEMPTS is its former name.
+    DELIVERY_MAX_ATTEMPTS: int = Field(
+        default=8,
+        ge=1,
+        le=50,
+        validation_alias=AliasChoices("DELIVERY_MAX_ATTEMPTS", "EMAIL_MAX_ATTEMPTS"),
+    )
     OUTBOX_DIR: Path = ROOT / "var" / "outbox"
     FRONTEND_URL: str = "http://localhost:5000"
     # Signs the one-click unsubscribe links in emails (they never expire); changing it rotates

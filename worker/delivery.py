@@ -86,6 +86,6 @@ def deliver(channel: str, delivery_ids: Sequence[str]) -> engine.BatchResult:
         delivery_ids,
         adapter(channel),
         lease_seconds=settings.DELIVERY_LEASE_SECONDS,
-        max_attempts=settings.EMAIL_MAX_ATTEMPTS,
+        max_attempts=settings.DELIVERY_MAX_ATTEMPTS,
         on_unlink=forget_account,
     )
