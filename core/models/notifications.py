@@ -58,6 +58,8 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     created_at: Mapped[datetime] = created_column()
     claimed_at: Mapped[datetime | None]
+    # A provider's wait (429's retry_after, a refused token): nobody claims it before then.
+    not_before: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
     # What the provider said later (delivered, bounce…), for email.

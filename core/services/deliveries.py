@@ -34,9 +34,14 @@ def _claimable(now: datetime, lease_seconds: int, c: Any = Delivery) -> ColumnEl
     `c` is the mapped class or its table's columns, for statements that skip the ORM.
     """
     return or_(
-        c.status == "pending",
+        and_(c.status == "pending", _not_waiting(now, c)),
         and_(c.status == "sending", c.claimed_at < now - timedelta(seconds=lease_seconds)),
     )
+
+
+def _not_waiting(now: datetime, c: Any = Delivery) -> ColumnElement[bool]:
+    """No provider wait (a 429's retry_after, a refused token) still running."""
+    return or_(c.not_before.is_(None), c.not_before <= now)
 
 
 def claim(session: Session, delivery_id: str, lease_seconds: int) -> bool:
@@ -141,12 +146,30 @@ def suppress(session: Session, delivery_id: str, reason: str) -> None:
     )
 
 
-def release(session: Session, delivery_id: str, error: str, *, refund: bool = False) -> None:
+def renew(session: Session, delivery_ids: Sequence[str]) -> None:
+    """Extend the lease of deliveries still being sent, so no one takes them as abandoned."""
+    if delivery_ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(list(delivery_ids)), Delivery.status == "sending")
+            .values(claimed_at=utcnow())
+        )
+
+
+def release(
+    session: Session,
+    delivery_id: str,
+    error: str,
+    *,
+    refund: bool = False,
+    not_before: datetime | None = None,
+) -> None:
     """Hand a delivery back to pending after a transient error, so a retry can claim it.
 
-    `refund` takes back the claim's attempt, for holds that are not failures (a rate limit).
+    `refund` takes back the claim's attempt, for holds that are not failures (a rate limit);
+    `not_before` keeps every claimer (the task's retry, the sweeper) off it until then.
     """
-    values: dict[str, Any] = {"status": "pending", "error": error[:2000]}
+    values: dict[str, Any] = {"status": "pending", "error": error[:2000], "not_before": not_before}
     if refund:
         values["attempts"] = Delivery.attempts - 1
     session.execute(
@@ -168,6 +191,7 @@ def due_for_sweep(
                 and_(
                     Delivery.status == "pending",
                     Delivery.created_at < now - timedelta(seconds=grace_seconds),
+                    _not_waiting(now),
                 ),
                 and_(
                     Delivery.status == "sending",

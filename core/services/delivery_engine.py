@@ -10,11 +10,14 @@ provider refuses for good, and leaves transient failures pending for one backoff
 from __future__ import annotations
 
 import logging
+import queue
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, wait
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from core import metrics
@@ -26,6 +29,7 @@ from core.services.deliveries import (
     finish_many,
     load,
     release,
+    renew,
     suppress,
 )
 
@@ -75,15 +79,22 @@ def suppressed(detail: str) -> Outcome:
     return Outcome("suppressed", detail)
 
 
+# One delivery's outcome, or None: a heartbeat that lets the engine record what has landed.
+Landed = tuple[Claimed, Outcome] | None
+
+
 class Adapter(Protocol):
     """One channel's provider: send a batch, say what happened to each delivery."""
 
     channel: str
     # Messengers send to a linked account: a delivery without one is suppressed, not sent.
     needs_link: bool
+    # Its sends wait on the network or a provider's limit, so a batch may outlast the lease:
+    # the engine renews it while the batch runs (a thread, not worth it for a quick adapter).
+    paced: bool
 
-    def send(self, items: Sequence[Claimed]) -> Iterable[tuple[Claimed, Outcome]]:
-        """Send every item, yielding each one's outcome as soon as it is known."""
+    def send(self, items: Sequence[Claimed]) -> Iterable[Landed]:
+        """Send every item, yielding each one's outcome as soon as it is known (or None)."""
         ...
 
 
@@ -125,7 +136,7 @@ class BatchResult:
 
 def concurrently(
     pool: Executor, send_one: Callable[[Claimed], Outcome], items: Sequence[Claimed]
-) -> Iterator[tuple[Claimed, Outcome]]:
+) -> Iterator[Landed]:
     """Run `send_one` for each item on `pool`, yielding outcomes as they finish.
 
     Interrupted (a task's time limit), it cancels the sends not yet started, waits for the
@@ -139,6 +150,7 @@ def concurrently(
             done, pending = wait(pending, timeout=FLUSH_SECONDS)
             for future in done:
                 yield futures[future], _result(futures[future], future)
+            yield None  # a heartbeat: the engine writes down what landed, however slow the rest
     except GeneratorExit:
         # The engine stopped reading (it could not record): start nothing more.
         for future in pending:
@@ -152,37 +164,65 @@ def concurrently(
         raise
 
 
+# What a group sender calls for each outcome as soon as it has it.
+Emit = Callable[[Claimed, Outcome], None]
+
+
 def concurrently_grouped(
     pool: Executor,
-    send_group: Callable[[list[Claimed]], list[Outcome]],
+    send_group: Callable[[list[Claimed], Emit, threading.Event], None],
     groups: Sequence[list[Claimed]],
-) -> Iterator[tuple[Claimed, Outcome]]:
-    """Like `concurrently`, one task per group whose items go in order (one chat's messages)."""
-    futures = {pool.submit(send_group, group): group for group in groups}
-    pending: set[Future[list[Outcome]]] = set(futures)
+) -> Iterator[Landed]:
+    """One task per group whose items go in order (one chat's messages), outcomes as they come.
 
-    def outcomes(future: Future[list[Outcome]]) -> list[tuple[Claimed, Outcome]]:
-        group = futures[future]
+    `send_group(items, emit, stop)` emits each item's outcome when it has it, so a finished
+    send is recorded within FLUSH_SECONDS like any other, and stops sending once `stop` is set.
+    Interrupted, the groups stop, the sends in flight finish and are recorded, then the error
+    goes on; a group's items without an outcome are then released by the engine.
+    """
+    landed: queue.SimpleQueue[tuple[Claimed, Outcome]] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    def run(group: list[Claimed]) -> None:
+        emitted: set[str] = set()
+
+        def emit(item: Claimed, outcome: Outcome) -> None:
+            emitted.add(item.delivery_id)
+            landed.put((item, outcome))
+
         try:
-            return list(zip(group, future.result(), strict=True))
-        except Exception as exc:
+            send_group(group, emit, stop)
+        except Exception as exc:  # an adapter bug: what it did not report is retried
             log.exception("sending %d deliveries failed unexpectedly", len(group))
-            return [(item, retry(f"{type(exc).__name__}: {exc}")) for item in group]
+            for item in group:
+                if item.delivery_id not in emitted:
+                    landed.put((item, retry(f"{type(exc).__name__}: {exc}")))
 
+    def drain() -> Iterator[tuple[Claimed, Outcome]]:
+        while True:
+            try:
+                yield landed.get_nowait()
+            except queue.Empty:
+                return
+
+    futures = [pool.submit(run, group) for group in groups]
+    pending: set[Future[None]] = set(futures)
     try:
         while pending:
-            done, pending = wait(pending, timeout=FLUSH_SECONDS)
-            for future in done:
-                yield from outcomes(future)
+            _, pending = wait(pending, timeout=FLUSH_SECONDS)
+            yield from drain()
+            yield None  # a heartbeat, as in `concurrently`
+        yield from drain()
     except GeneratorExit:
+        stop.set()
         for future in pending:
             future.cancel()
         raise
     except BaseException:
+        stop.set()
         running = {f for f in pending if not f.cancel()}
-        finished, _ = wait(running)
-        for future in finished:
-            yield from outcomes(future)
+        wait(running)
+        yield from drain()
         raise
 
 
@@ -218,6 +258,8 @@ def deliver(
     if not claimed:
         return result
     recorded: set[str] = set()
+    ids = [item.delivery_id for item in claimed]
+    renewer = _LeaseRenewer(session_factory, ids, recorded, lease_seconds, adapter.paced)
     batch: list[tuple[Claimed, Outcome]] = []
     if adapter.needs_link:
         batch = [
@@ -233,10 +275,12 @@ def deliver(
         batch, flushed_at = [], time.monotonic()
 
     try:
-        for item, outcome in adapter.send(claimed):
-            batch.append((item, outcome))
-            if time.monotonic() - flushed_at >= FLUSH_SECONDS:
-                flush()
+        with renewer:
+            for landed in adapter.send(claimed):
+                if landed is not None:
+                    batch.append(landed)
+                if batch and time.monotonic() - flushed_at >= FLUSH_SECONDS:
+                    flush()
     except BaseException as exc:
         batch += [
             (item, retry(f"interrupted before sending: {type(exc).__name__}"))
@@ -247,6 +291,53 @@ def deliver(
         raise
     flush()
     return result
+
+
+class _LeaseRenewer:
+    """Keeps a running batch's lease fresh, so a slow batch is never taken for an abandoned one.
+
+    A batch paced by a provider's limit (25 Telegram messages/s) can outlast the lease; without
+    this, the sweeper would hand its unsent rows to another worker and both would send them.
+    """
+
+    def __init__(
+        self,
+        session_factory: Callable[[], Any],
+        delivery_ids: list[str],
+        recorded: set[str],
+        lease_seconds: int,
+        enabled: bool,
+    ) -> None:
+        self.enabled = enabled
+        self.session_factory = session_factory
+        self.delivery_ids = delivery_ids
+        self.recorded = recorded
+        self.every = max(lease_seconds / 3, 0.5)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="lease-renewer", daemon=True)
+
+    def __enter__(self) -> _LeaseRenewer:
+        if self.enabled:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self.stopped.set()
+            self.thread.join()
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.every):
+            # A snapshot: the recorder adds to `recorded` from the engine's thread.
+            done = set(self.recorded)
+            unsent = [d for d in self.delivery_ids if d not in done]
+            try:
+                with self.session_factory() as session:
+                    renew(session, unsent)
+            except Exception:  # the lease then runs out as if this process had died
+                log.warning(
+                    "could not renew the lease of %d deliveries", len(unsent), exc_info=True
+                )
 
 
 def _record(
@@ -308,7 +399,14 @@ def _store_other(
         result.failed += 1
         return "failed"
     # Waiting out a provider's limit is not a failed attempt: it must not use up the bound.
-    release(session, delivery_id, outcome.detail, refund=outcome.not_before is not None)
+    wait = outcome.not_before
+    release(
+        session,
+        delivery_id,
+        outcome.detail,
+        refund=wait is not None,
+        not_before=None if wait is None else datetime.fromtimestamp(wait, UTC),
+    )
     result.retry_ids.append(delivery_id)
     if outcome.not_before is not None:
         result.not_before = max(result.not_before or 0.0, outcome.not_before)

@@ -62,13 +62,14 @@ class EmailAdapter:
 
     channel = "email"
     needs_link = False
+    paced = True
 
     def __init__(self, mailer: Mailer, settings: Settings, pool: Executor) -> None:
         self.mailer = mailer
         self.settings = settings
         self.pool = pool
 
-    def send(self, items: Sequence[Claimed]) -> Iterable[tuple[Claimed, engine.Outcome]]:
+    def send(self, items: Sequence[Claimed]) -> Iterable[engine.Landed]:
         """Every email of the batch in flight at once, outcomes as they land."""
         return engine.concurrently(self.pool, self.send_one, items)
 

@@ -16,8 +16,9 @@ class InboxAdapter:
 
     channel = "inbox"
     needs_link = False
+    paced = False
 
-    def send(self, items: Sequence[Claimed]) -> Iterator[tuple[Claimed, engine.Outcome]]:
+    def send(self, items: Sequence[Claimed]) -> Iterator[engine.Landed]:
         """Emit in order; after a failed publish the rest wait for the retry (Redis is away)."""
         for index, item in enumerate(items):
             try:

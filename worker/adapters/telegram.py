@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
@@ -22,6 +23,9 @@ AUTH_RETRY_SECONDS = 60.0
 # How long one send waits for a free slot before it goes back to the queue instead: a chat with
 # a backlog (1 message/s) hands the rest to the task's retry rather than hold a thread.
 MAX_SLOT_WAIT_SECONDS = 20.0
+# A batch stops taking slots after this long: a chat's backlog (one message per 1.1 s) goes back
+# to pending for the task's retry instead of outliving the task's time limit.
+BATCH_SECONDS = 60.0
 # A clear of the token's failure report costs a Redis call: at most this often per process.
 CLEAR_EVERY_SECONDS = 30.0
 
@@ -75,6 +79,7 @@ class TelegramAdapter:
 
     channel = "telegram"
     needs_link = True
+    paced = True
 
     def __init__(
         self,
@@ -89,30 +94,33 @@ class TelegramAdapter:
         self.frontend_url = frontend_url
         self.health = TokenHealth(self.channel)
 
-    def send(self, items: Sequence[Claimed]) -> Iterable[tuple[Claimed, engine.Outcome]]:
+    def send(self, items: Sequence[Claimed]) -> Iterable[engine.Landed]:
         """Group by chat so each chat's 1 message/s is waited out in one place, in order."""
         ordered = sorted(items, key=lambda i: (i.link or "", i.notification.seq))
         groups = [list(g) for _, g in groupby(ordered, key=lambda i: i.link)]
         return engine.concurrently_grouped(self.pool, self.send_chat, groups)
 
-    def send_chat(self, items: list[Claimed]) -> list[engine.Outcome]:
+    def send_chat(self, items: list[Claimed], emit: engine.Emit, stop: threading.Event) -> None:
         """Send one chat's messages in order; after an unlink or a wait the rest share it."""
-        outcomes: list[engine.Outcome] = []
+        deadline = time.monotonic() + BATCH_SECONDS
+        previous: engine.Outcome | None = None
         for item in items:
-            previous = outcomes[-1] if outcomes else None
+            if stop.is_set():
+                return  # the engine releases what was not reported
             if previous is not None and previous.kind == "unlink":
-                outcomes.append(engine.suppressed(f"account unlinked: {previous.detail}"))
+                outcome = engine.suppressed(f"account unlinked: {previous.detail}")
             elif previous is not None and previous.kind == "retry":
                 # A rate limit or an outage: the chat's later messages wait with it, in order.
-                outcomes.append(previous)
+                outcome = previous
             else:
-                outcomes.append(self.send_one(item))
-        return outcomes
+                outcome = self.send_one(item, deadline)
+            emit(item, outcome)
+            previous = outcome
 
-    def send_one(self, item: Claimed) -> engine.Outcome:
+    def send_one(self, item: Claimed, batch_deadline: float) -> engine.Outcome:
         """Wait for the bot's and the chat's slot, then send."""
         chat = str(item.link)
-        deadline = time.monotonic() + MAX_SLOT_WAIT_SECONDS
+        deadline = min(time.monotonic() + MAX_SLOT_WAIT_SECONDS, batch_deadline)
         if not wait_for_slot(self.limiter, telegram_limits(chat), deadline):
             return engine.retry("waiting for a send slot", not_before=time.time() + 1.0)
         notification = item.notification

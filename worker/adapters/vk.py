@@ -30,6 +30,7 @@ class VkAdapter:
 
     channel = "vk"
     needs_link = True
+    paced = True
 
     def __init__(
         self,
@@ -46,7 +47,7 @@ class VkAdapter:
         self.limits = vk_limits(group_id or "default")
         self.health = TokenHealth(self.channel)
 
-    def send(self, items: Sequence[Claimed]) -> Iterable[tuple[Claimed, engine.Outcome]]:
+    def send(self, items: Sequence[Claimed]) -> Iterable[engine.Landed]:
         """Every message in flight at once; the limiter paces them."""
         return engine.concurrently(self.pool, self.send_one, items)
 

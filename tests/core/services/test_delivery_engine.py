@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import time_machine
 from sqlalchemy import select
 
 from core.models import Delivery, MessengerLink, User
+from core.services import deliveries, notifications
 from core.services import delivery_engine as engine
-from core.services import notifications
 from core.services.deliveries import Claimed
 from tests.core.conftest import Database, Factory
 
@@ -24,11 +28,12 @@ class ScriptedAdapter:
     ) -> None:
         self.channel = channel
         self.needs_link = channel in ("telegram", "vk")
+        self.paced = True
         self.script = list(outcomes)
         self.fail_at = fail_at
         self.calls: list[Claimed] = []
 
-    def send(self, items: Sequence[Claimed]) -> Iterator[tuple[Claimed, engine.Outcome]]:
+    def send(self, items: Sequence[Claimed]) -> Iterator[engine.Landed]:
         for item in items:
             if self.fail_at is not None and len(self.calls) == self.fail_at:
                 raise KeyboardInterrupt("the task was interrupted")  # a BaseException, like a limit
@@ -106,9 +111,10 @@ def test_outcomes_are_recorded_by_kind(db, make, user):
 
 def test_a_provider_wait_is_kept_and_does_not_use_up_attempts(db, make, user):
     ids = new_deliveries(make, user, 1)
-    for _ in range(5):
-        result = run(db, ids, ScriptedAdapter(engine.retry("429", not_before=1e12)))
-        assert result.retry_ids == ids and result.not_before == 1e12
+    for n in range(5):
+        wait = time.time() - 1 + n / 10  # already over, so the next run may claim it
+        result = run(db, ids, ScriptedAdapter(engine.retry("429", not_before=wait)))
+        assert result.retry_ids == ids and result.not_before == wait
     with db.scope() as session:
         assert session.get_one(Delivery, ids[0]).attempts == 0
 
@@ -165,3 +171,83 @@ def test_an_unlink_outcome_fails_the_delivery_and_calls_the_unlinker(db, make, u
     assert result.unlinked == 1
     assert unlinked == [(user.id, "telegram", "403 bot was blocked")]
     assert states(db, ids)[ids[0]] == ("failed", "unlinked: 403 bot was blocked")
+
+
+def test_a_provider_wait_keeps_every_claimer_off_until_it_passes(db, make, user):
+    ids = new_deliveries(make, user, 1)
+    in_a_minute = time.time() + 60
+
+    run(db, ids, ScriptedAdapter(engine.retry("429", not_before=in_a_minute)))
+
+    with db.scope() as session:
+        assert deliveries.claim_many(session, ids, LEASE) == []  # the task's early retry
+        assert deliveries.due_for_sweep(session, grace_seconds=0, lease_seconds=LEASE) == {}
+    with time_machine.travel(in_a_minute + 1), db.scope() as session:
+        assert deliveries.claim_many(session, ids, LEASE) == ids
+
+
+class SlowAdapter(ScriptedAdapter):
+    """Takes `seconds` per send: a batch paced by a provider's limit."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def send(self, items):
+        for item in items:
+            time.sleep(self.seconds)
+            yield item, engine.sent()
+
+
+def test_a_slow_batch_keeps_its_lease_so_nobody_else_takes_it(db, make, user):
+    ids = new_deliveries(make, user, 4)
+    lease = 1  # renewed every 0.5 s; the batch takes 2 s
+    seen_abandoned: list[list[str]] = []
+
+    def watch(stop: threading.Event) -> None:
+        while not stop.wait(0.2):
+            with db.scope() as session:
+                due = deliveries.due_for_sweep(session, grace_seconds=0, lease_seconds=lease)
+                seen_abandoned.append(due.get("inbox", []))
+
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch, args=(stop,))
+    watcher.start()
+    try:
+        result = engine.deliver(
+            db.scope, ids, SlowAdapter(0.5), lease_seconds=lease, max_attempts=3
+        )
+    finally:
+        stop.set()
+        watcher.join()
+
+    assert result.sent == 4
+    assert len(seen_abandoned) >= 5 and not any(seen_abandoned)
+
+
+def test_a_group_s_sends_are_recorded_as_each_lands_not_when_the_group_ends(db, make, user):
+    ids = new_deliveries(make, user, 3)
+    recorded_mid_group: list[bool] = []
+
+    def send_group(items, emit, stop):
+        first, *rest = items
+        emit(first, engine.sent())
+        # Before the rest of the chat's messages: the first must already be written down.
+        deadline = time.monotonic() + 5
+        while (
+            time.monotonic() < deadline
+            and states(db, [first.delivery_id])[first.delivery_id][0] != "sent"
+        ):
+            time.sleep(0.02)
+        recorded_mid_group.append(states(db, [first.delivery_id])[first.delivery_id][0] == "sent")
+        for item in rest:
+            emit(item, engine.sent())
+
+    class Grouped(ScriptedAdapter):
+        def send(self, items):
+            pool = ThreadPoolExecutor(1)
+            return engine.concurrently_grouped(pool, send_group, [list(items)])
+
+    result = run(db, ids, Grouped())
+
+    assert result.sent == 3 and recorded_mid_group == [True]
