@@ -100,14 +100,15 @@ demo: venv
 
 # Each line fails the target on a non-zero exit, so pytest's 5 ("no tests collected") fails too.
 # The async mode changes only the web process: tests of the workers' own work (jobs, email
-# sending), the REST fuzzing, the REST error shapes (Flask's handlers, whatever serves them), the
+# sending, Telegram and VK, preferences), the REST fuzzing, the REST error shapes (Flask's handlers, whatever serves them), the
 # OpenAPI document, the metrics and the harness's own checks (no web process at all) say nothing
 # new on gevent, and would add minutes to CI.
 GEVENT_SKIP := --ignore=tests/integration/test_scheduled_jobs.py \
 	--ignore=tests/integration/test_email.py --ignore=tests/integration/test_api_fuzz.py \
 	--ignore=tests/integration/test_observability.py \
 	--ignore=tests/integration/test_api_errors.py --ignore=tests/integration/test_openapi.py \
-	--ignore=tests/integration/test_harness.py
+	--ignore=tests/integration/test_harness.py \
+	--ignore=tests/integration/test_messenger_delivery.py --ignore=tests/integration/test_preferences.py
 
 test: venv jsdeps browser
 	$(BIN)/ruff check .
