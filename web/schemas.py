@@ -303,9 +303,14 @@ class WithdrawalOut(Schema):
 
 
 class DeliveryOut(Schema):
-    channel = fields.String(metadata={"description": "inbox (the live push) or email"})
+    channel = fields.String(
+        metadata={"description": "inbox (the live push), email, telegram or vk"}
+    )
     status = fields.String(
-        metadata={"description": "pending, sending, sent, failed or suppressed (not sent)"}
+        metadata={
+            "description": "pending, sending, sent, failed, suppressed (not sent: the address "
+            "bounced, the account was unlinked) or skipped (no account linked on that channel)"
+        }
     )
     provider_status = fields.String(
         allow_none=True,
@@ -324,7 +329,7 @@ class NotificationOut(Schema):
     created_at = fields.DateTime()
     read_at = fields.DateTime(allow_none=True)
     read = fields.Method("_is_read", dump_only=True)
-    deliveries = fields.List(fields.Nested(DeliveryOut))
+    deliveries = fields.List(fields.Nested(DeliveryOut), attribute="timeline")
 
     def _is_read(self, obj: Any) -> bool:
         return obj.read_at is not None
@@ -342,7 +347,7 @@ class DeliveryDetailOut(DeliveryOut):
 class NotificationDetailOut(NotificationOut):
     """One notification with its delivery timeline per channel."""
 
-    deliveries = fields.List(fields.Nested(DeliveryDetailOut))
+    deliveries = fields.List(fields.Nested(DeliveryDetailOut), attribute="timeline")
 
 
 class NotificationQuery(Schema):

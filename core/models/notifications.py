@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from core.models.base import Base, created_column, id_column
 
 # `suppressed`: never sent, on purpose (the address bounced); final, like sent and failed.
+# (A channel with nowhere to go at all, e.g. no Telegram account linked, has no row: it is
+# recorded in `Notification.skipped` and shows as `skipped`.)
 DELIVERY_STATES = ("pending", "sending", "sent", "failed", "suppressed")
 
 
@@ -34,10 +37,41 @@ class Notification(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
     created_at: Mapped[datetime] = created_column()
     read_at: Mapped[datetime | None]
+    # Channels the type goes out on that had nowhere to go, with why ({"vk": "no vk account
+    # linked"}): recorded here rather than as delivery rows that would never be sent.
+    skipped: Mapped[dict[str, str] | None] = mapped_column(JSON)
 
     deliveries: Mapped[list[Delivery]] = relationship(
         back_populates="notification", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    @property
+    def timeline(self) -> list[Delivery | Skipped]:
+        """Every channel of the notification: its delivery rows, then the channels skipped."""
+        skipped = [
+            Skipped(channel, reason, self.created_at)
+            for channel, reason in sorted((self.skipped or {}).items())
+        ]
+        return [*self.deliveries, *skipped]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A channel that had nowhere to go when the notification was stored, shaped like a row."""
+
+    channel: str
+    error: str
+    created_at: datetime
+    status: str = "skipped"
+    attempts: int = 0
+    provider_status: str | None = None
+    provider_message_id: str | None = None
+    claimed_at: datetime | None = None
+
+    @property
+    def finished_at(self) -> datetime:
+        """Skipped at once."""
+        return self.created_at
 
 
 class Delivery(Base):

@@ -41,4 +41,9 @@ class User(Base):
     # Set when the provider reported the address undeliverable (a bounce, a drop); emails are
     # then skipped and recorded as suppressed until the user changes the address.
     email_undeliverable_at: Mapped[datetime | None]
+    # The messengers the user linked an account on (kept by core/services/messengers.py beside
+    # messenger_links), so notify() knows where to send without a query.
+    linked_messengers: Mapped[list[str]] = mapped_column(
+        JSON, nullable=False, default=list, server_default="[]"
+    )
     email_undeliverable_reason: Mapped[str | None] = mapped_column(String(500))

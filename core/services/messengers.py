@@ -143,6 +143,17 @@ def _user_link(session: Session, user_id: str, channel: str) -> MessengerLink | 
     ).one_or_none()
 
 
+def _mark(session: Session, user_id: str, channel: str, linked: bool) -> None:
+    """Keep the user row's list of linked messengers, which notify() reads without a query."""
+    user = session.get(User, user_id, with_for_update=True)
+    if user is None:
+        return
+    names = set(user.linked_messengers or [])
+    names = names | {channel} if linked else names - {channel}
+    if names != set(user.linked_messengers or []):
+        user.linked_messengers = sorted(names)
+
+
 def complete_link(
     session: Session, channel: str, code: str, external_id: str, display_name: str | None
 ) -> LinkResult:
@@ -177,6 +188,7 @@ def complete_link(
     if chat is not None:
         row.used_at = now
         chat.display_name = name or chat.display_name
+        _mark(session, row.user_id, channel, True)
         session.flush()
         return LinkResult("relinked", row.user_id)
     mine = _user_link(session, row.user_id, channel)
@@ -200,6 +212,7 @@ def complete_link(
         holder = _chat_link(session, channel, external_id)
         return LinkResult("taken", holder.user_id if holder else None)
     row.used_at = now
+    _mark(session, row.user_id, channel, True)
     session.flush()
     log.info(
         "%s linked for user %s%s",
@@ -217,6 +230,7 @@ def unlink(session: Session, user_id: str, channel: str, reason: str) -> bool:
     if link is None:
         return False
     session.delete(link)
+    _mark(session, user_id, channel, False)
     session.flush()
     # Not the audit trail: that records admins' actions (SPEC.md), and this is the user's own.
     log.info("%s unlinked for user %s: %s", channel, user_id, reason)
@@ -231,6 +245,7 @@ def unlink_chat(session: Session, channel: str, external_id: str, reason: str) -
         return False
     user_id = link.user_id
     session.delete(link)
+    _mark(session, user_id, channel, False)
     session.flush()
     log.info("%s unlinked for user %s: %s", channel, user_id, reason)
     return True

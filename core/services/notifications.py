@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core import notification_types
-from core.models import Delivery, MessengerLink, Notification, User
+from core.models import Delivery, Notification, User
 from core.models.base import utcnow
 from core.models.messengers import MESSENGERS
 from core.services import messages, preferences
@@ -36,29 +36,17 @@ def next_seq(session: Session, user_id: str) -> int:
     return int(seq)
 
 
-def _linked(session: Session, user_id: str) -> frozenset[str]:
-    """The messengers the user has linked an account on."""
-    query = select(MessengerLink.channel).where(MessengerLink.user_id == user_id)
-    return frozenset(session.scalars(query))
-
-
-def _delivery(user: User, channel: str, created_at: datetime, linked: frozenset[str]) -> Delivery:
-    """A new delivery row: pending, or suppressed at once when it has nowhere to go."""
-    reason = None
+def _delivery(user: User, channel: str, created_at: datetime) -> Delivery:
+    """A new delivery row: pending, or already suppressed for an address known to bounce."""
     if channel == "email" and user.email_undeliverable_at is not None:
-        reason = f"address undeliverable: {user.email_undeliverable_reason or 'bounced'}"
-    elif channel in MESSENGERS and channel not in linked:
-        reason = f"no {channel} account linked"
-    if reason is None:
-        return Delivery(channel=channel, created_at=created_at)
-    # Recorded, never sent nor retried: the timeline shows why.
-    return Delivery(
-        channel=channel,
-        status="suppressed",
-        created_at=created_at,
-        finished_at=created_at,
-        error=reason,
-    )
+        return Delivery(
+            channel=channel,
+            status="suppressed",
+            created_at=created_at,
+            finished_at=created_at,
+            error=f"address undeliverable: {user.email_undeliverable_reason or 'bounced'}",
+        )
+    return Delivery(channel=channel, created_at=created_at)
 
 
 def notify(
@@ -88,11 +76,14 @@ def notify(
         created_at=utcnow(),
     )
     session.add(notification)
-    channels = preferences.channels_for(user, kind)
-    linked = _linked(session, user.id) if set(MESSENGERS) & set(channels) else frozenset()
-    for channel in channels:
-        delivery = _delivery(user, channel, notification.created_at, linked)
-        notification.deliveries.append(delivery)
+    linked = set(user.linked_messengers or ())
+    skipped = {}
+    for channel in preferences.channels_for(user, kind):
+        if channel in MESSENGERS and channel not in linked:
+            skipped[channel] = f"no {channel} account linked"
+        else:
+            notification.deliveries.append(_delivery(user, channel, notification.created_at))
+    notification.skipped = skipped or None
     session.flush()
     for delivery in notification.deliveries:
         if delivery.status == "pending":

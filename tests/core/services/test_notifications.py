@@ -168,6 +168,7 @@ def test_each_type_gets_one_pending_delivery_per_channel(
 ):
     user = make.user()
     make.session.add(MessengerLink(user_id=user.id, channel="vk", external_id="2000000001"))
+    user.linked_messengers = ["vk"]
     notification = notifications.notify(
         make.session, user, notification_type, {}, title="t", message="m"
     )
@@ -176,13 +177,15 @@ def test_each_type_gets_one_pending_delivery_per_channel(
         select(Delivery).where(Delivery.notification_id == notification.id)
     ).all()
     kind = notification_types.get(notification_type)
-    assert sorted(d.channel for d in rows) == sorted(kind.channels)
-    # Telegram is not linked: recorded as such, never sent; the linked VK is on its way.
-    assert sorted(d.channel for d in rows if d.status == "pending") == sorted(
+    # The linked VK is on its way; Telegram is not linked: recorded as skipped, no row.
+    assert sorted(d.channel for d in rows) == sorted(
         channels + (["vk"] if "vk" in kind.channels else [])
     )
-    assert [d.error for d in rows if d.status == "suppressed"] == (
-        ["no telegram account linked"] if "telegram" in kind.channels else []
+    assert {d.status for d in rows} == {"pending"}
+    expected = {"telegram": "no telegram account linked"} if "telegram" in kind.channels else None
+    assert notification.skipped == expected
+    assert [t.status for t in notification.timeline if t.channel == "telegram"] == (
+        ["skipped"] if expected else []
     )
 
 

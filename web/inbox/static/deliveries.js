@@ -1,10 +1,11 @@
 // Where a notification went: a badge per channel in the inbox list ("email ✓", "vk …"), and on
 // request the timeline of GET /api/notifications/<id> (attempts, last error, provider id, times).
-const MARKS = { sent: "✓", failed: "✗", suppressed: "—", pending: "…", sending: "…" };
+const MARKS = { sent: "✓", failed: "✗", suppressed: "—", skipped: "—", pending: "…", sending: "…" };
 const MEANING = {
   sent: "sent",
   failed: "failed",
-  suppressed: "not sent (turned off, not linked or undeliverable)",
+  suppressed: "not sent (unlinked or undeliverable)",
+  skipped: "not sent: no account linked",
   pending: "waiting to be sent",
   sending: "being sent",
 };
