@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from core.models import Delivery, MessengerLink, Notification, User
@@ -72,23 +72,23 @@ def claim_many(session: Session, delivery_ids: Sequence[str], lease_seconds: int
     return list(won)
 
 
-def load(session: Session, delivery_ids: Sequence[str]) -> list[Claimed]:
-    """The claimed deliveries with their notification, recipient and linked account: one query."""
-    linked = and_(MessengerLink.user_id == User.id, MessengerLink.channel == Delivery.channel)
-    rows = session.execute(
-        select(
-            Delivery.id,
-            Delivery.channel,
-            Delivery.attempts,
-            Notification,
-            User,
-            MessengerLink.external_id,
-        )
+def load(session: Session, delivery_ids: Sequence[str], with_link: bool = False) -> list[Claimed]:
+    """The claimed deliveries with their notification and recipient, in one query.
+
+    `with_link` also loads the recipient's linked account on the delivery's channel (the
+    messengers), an outer join the inbox and email channels do not pay for.
+    """
+    columns: list[Any] = [Delivery.id, Delivery.channel, Delivery.attempts, Notification, User]
+    query = (
+        select(*columns, MessengerLink.external_id if with_link else null())
         .join(Notification, Delivery.notification_id == Notification.id)
         .join(User, Notification.user_id == User.id)
-        .outerjoin(MessengerLink, linked)
         .where(Delivery.id.in_(list(delivery_ids)))
-    ).all()
+    )
+    if with_link:
+        linked = and_(MessengerLink.user_id == User.id, MessengerLink.channel == Delivery.channel)
+        query = query.outerjoin(MessengerLink, linked)
+    rows = session.execute(query).all()
     return [Claimed(d, channel, n, u, attempts, link) for d, channel, attempts, n, u, link in rows]
 
 

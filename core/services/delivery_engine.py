@@ -253,7 +253,7 @@ def deliver(
     result = BatchResult()
     with session_factory() as session:
         won = claim_many(session, delivery_ids, lease_seconds)
-        claimed = load(session, won) if won else []
+        claimed = load(session, won, with_link=adapter.needs_link) if won else []
     result.skipped = len(delivery_ids) - len(won)
     if not claimed:
         return result
