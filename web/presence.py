@@ -49,14 +49,18 @@ class Presence:
         With Redis away the cap holds per process, and the socket is recorded on the next
         heartbeat that reaches Redis.
         """
+        # Known locally before Redis hears of it: a heartbeat running meanwhile must not take
+        # the entry the script writes for a stale one.
+        others = sum(1 for owner in self.local.values() if owner == user_id)
+        self.local[sid] = user_id
         try:
             keys = [f"{USER_SOCKETS_PREFIX}{user_id}", self.key]
             admitted = self._admit(keys=keys, args=[time.time(), cap, TTL_SECONDS, sid, user_id])
         except redis.RedisError as exc:
             log.warning("socket cap checked in this process only: %s", exc)
-            admitted = sum(1 for owner in self.local.values() if owner == user_id) < cap
-        if admitted:
-            self.local[sid] = user_id
+            admitted = others < cap
+        if not admitted:
+            self.local.pop(sid, None)
         return bool(admitted)
 
     def remove(self, sid: str) -> None:
@@ -77,8 +81,18 @@ class Presence:
         snapshot = dict(self.local)
 
         def rewrite() -> None:
+            # Never DELETE and re-add: a socket admitted while this pipeline is on its way (a
+            # connect burst) would vanish from presence until the next heartbeat, and a
+            # broadcast would skip its user. Entries left by sockets whose removal failed
+            # (Redis was away) are dropped one by one, judged against the live map.
+            stale = [
+                sid
+                for sid in self.client.hkeys(self.key)
+                if (sid.decode() if isinstance(sid, bytes) else sid) not in self.local
+            ]
             pipe = self.client.pipeline()
-            pipe.delete(self.key)
+            if stale:
+                pipe.hdel(self.key, *stale)
             if snapshot:
                 pipe.hset(self.key, mapping=snapshot)
                 pipe.expire(self.key, TTL_SECONDS)
