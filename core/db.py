@@ -9,8 +9,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, Executable, Row, create_engine, event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 
 from core.settings import get_settings
 
@@ -20,7 +21,7 @@ AfterCommit = Callable[[], None]
 OUTSIDE_THE_GATE = 10
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
     """Create an engine with the per-backend settings the platform relies on."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -54,9 +55,14 @@ def make_engine(url: str) -> Engine:
     # their catch-up, /health), so an admitted call does not wait for a connection.
     # A call never hangs on a database that is gone: connecting gives up after 3 s, and a
     # caller outside that gate (a socket's handshake, a worker) waits at most 5 s for the pool.
+    # Workers ping each connection they take (a round trip beside a task's work). The web
+    # process does not (init_web_pool): its reads retry once on a connection found dead
+    # (read_reconnecting), and any other call answers 503 while the pool renews itself.
+    # Recycling bounds how long a connection lives, below the idle timeouts of proxies.
     return create_engine(
         url,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
+        pool_recycle=1800,
         pool_size=get_settings().MAX_CONCURRENT_REQUESTS + OUTSIDE_THE_GATE,
         max_overflow=0,
         pool_timeout=5,
@@ -78,16 +84,55 @@ def _disable_pysqlite_begin(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None
 
 
+_pre_ping = True
+
+
+def init_web_pool() -> None:
+    """Take pooled connections without pinging them (the web process, before its first query)."""
+    global _pre_ping
+    _pre_ping = False
+
+
 @lru_cache(maxsize=1)
 def get_engine() -> Engine:
     """The process-wide engine for the configured database."""
-    return make_engine(get_settings().DATABASE_URL)
+    return make_engine(get_settings().DATABASE_URL, pre_ping=_pre_ping)
 
 
-@lru_cache(maxsize=1)
-def get_sessionmaker() -> sessionmaker[Session]:
-    """The process-wide session factory."""
-    return sessionmaker(bind=get_engine(), expire_on_commit=False)
+@lru_cache(maxsize=2)
+def get_sessionmaker(autocommit: bool = False) -> sessionmaker[Session]:
+    """The process-wide session factory; `autocommit` only on PostgreSQL (see session_scope)."""
+    engine = get_engine()
+    if autocommit and engine.dialect.name == "postgresql":
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def read_reconnecting(session: Session, statement: Executable) -> Row[Any] | None:
+    """The first row of a read; once more on a fresh connection if the pooled one was dead.
+
+    The web process does not ping each connection it takes from the pool (a round trip per
+    call): a connection the database dropped since (a restart) fails its first statement, which
+    SQLAlchemy turns into a new connection for the whole pool. A read that opens the session's
+    transaction has changed nothing yet, so running it again is safe, and after it the
+    connection is known to be alive.
+    """
+    opens = not session.in_transaction()
+    try:
+        return session.connection().execute(statement).first()
+    except DBAPIError as exc:
+        if not (opens and exc.connection_invalidated):
+            raise
+        log.warning("database connection was dead; reading again on a fresh one")
+        session.rollback()
+        return session.connection().execute(statement).first()
+
+
+def adopt(session: Session, *instances: Any) -> None:
+    """Make objects whose rows a Core statement just wrote part of the session, as if loaded."""
+    for instance in instances:
+        make_transient_to_detached(instance)
+        session.add(instance)
 
 
 def on_commit(session: Session, callback: AfterCommit) -> None:
@@ -96,9 +141,14 @@ def on_commit(session: Session, callback: AfterCommit) -> None:
 
 
 @contextmanager
-def session_scope() -> Iterator[Session]:
-    """One transaction: commit on success, roll back on error, then run after-commit callbacks."""
-    session = get_sessionmaker()()
+def session_scope(autocommit: bool = False) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on error, then run after-commit callbacks.
+
+    `autocommit` is for work whose writes are one statement (notification_writes): on
+    PostgreSQL that statement is then its own transaction, which spares the BEGIN and COMMIT
+    round trips; other databases keep the transaction.
+    """
+    session = get_sessionmaker(autocommit)()
     try:
         yield session
         session.commit()

@@ -6,6 +6,7 @@ import redis
 from flask import Flask
 
 from core import logs, metrics
+from core.db import init_web_pool
 from core.rooms import SOCKETIO_CHANNEL
 from core.safety import refuse_unsafe_production
 from core.services.dispatch import set_dispatcher
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     refuse_unsafe_production(settings)
     logs.configure(settings.LOG_FORMAT, settings.APP_ENV, settings.LOG_LEVEL)
     metrics.activate()
+    init_web_pool()
     app = Flask(__name__)
     init_request_ids(app)
     gate = init_admission(app, settings)

@@ -3,7 +3,7 @@
 The request only records the broadcast (202 at once). A worker then walks the users in id order,
 `BATCH_SIZE` at a time; each batch is one transaction that takes every user's next `seq` with a
 single `UPDATE … RETURNING` (the row locks keep each user's seqs gap-free and in commit order,
-as `notifications.next_seq` does for one user) and inserts their notifications in one
+as `notification_writes` does for one user) and inserts their notifications in one
 statement. After the commit, the batch's users who are connected right now get a live delivery;
 the others read the broadcast on their next catch-up. A user who connects after that look was
 admitted after the commit, so their catch-up already includes it: nobody falls between the two.

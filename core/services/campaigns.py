@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, insert, or_, select
 from sqlalchemy.orm import Session
 
+from core.db import adopt, read_reconnecting
 from core.models import Campaign, Channel, User
 from core.models.base import new_id, utcnow
-from core.services.channels import get_channel
-from core.services.errors import Forbidden, InvalidTransition, NotFound
+from core.services import notification_writes
+from core.services.errors import Forbidden, InvalidTransition, NotFound, Unauthorized
 from core.services.money import fee_of, format_minor
 from core.services.notifications import notify
 
@@ -26,49 +29,97 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 
-def _snapshot(campaign: Campaign, channel: Channel, advertiser: User) -> dict[str, Any]:
+def _snapshot(campaign: Campaign, channel_name: str, advertiser_name: str) -> dict[str, Any]:
     """What notifications about this campaign say, frozen at the moment they are written."""
     return {
         "campaign_id": campaign.id,
         "campaign_title": campaign.title,
-        "channel_id": channel.id,
-        "channel_name": channel.name,
-        "advertiser_name": advertiser.name,
+        "channel_id": campaign.channel_id,
+        "channel_name": channel_name,
+        "advertiser_name": advertiser_name,
         "price": format_minor(campaign.price),
     }
 
 
+@dataclass(frozen=True)
+class _Owner:
+    """The channel owner as the new campaign's notification needs them (a Recipient)."""
+
+    id: str
+    locale: str
+    notification_prefs: dict[str, Any]
+    linked_messengers: list[str]
+    email_undeliverable_at: datetime | None
+    email_undeliverable_reason: str | None
+
+
+def _creation_context(advertiser_id: str, channel_id: str) -> Select[Any]:
+    """The advertiser, the channel and its owner in one query (the API path's only read)."""
+    users, channels = User.__table__, Channel.__table__
+    owner = users.alias("owner")
+    return (
+        select(
+            users.c.role,
+            users.c.name,
+            channels.c.id.label("channel_id"),
+            channels.c.name.label("channel_name"),
+            channels.c.price.label("channel_price"),
+            *(owner.c[name].label(f"owner_{name}") for name in _Owner.__dataclass_fields__),
+        )
+        .select_from(
+            users.outerjoin(channels, channels.c.id == channel_id).outerjoin(
+                owner, owner.c.id == channels.c.owner_id
+            )
+        )
+        .where(users.c.id == advertiser_id)
+    )
+
+
 def create_campaign(
     session: Session,
-    advertiser: User,
+    advertiser_id: str,
     *,
     channel_id: str,
     title: str,
     content: str,
     price: int | None = None,
 ) -> Campaign:
-    """Request a placement in a channel and notify its owner."""
-    if advertiser.role != "advertiser":
-        raise Forbidden("only advertisers can create campaigns")
-    channel = get_channel(session, channel_id)
-    # The id is set here rather than by a flush, so the campaign's INSERT joins the
-    # notification's in one flush (one unit of work per API call).
-    campaign = Campaign(
-        id=new_id(),
-        advertiser_id=advertiser.id,
-        channel_id=channel.id,
-        title=title,
-        content=content,
-        price=price if price is not None else channel.price,
-    )
-    session.add(campaign)
-    notify(
-        session,
-        channel.owner,
+    """Request a placement in a channel and notify its owner: one read, then one write."""
+    session.flush()
+    row = read_reconnecting(session, _creation_context(advertiser_id, channel_id))
+    if row is None:
+        raise Unauthorized("user no longer exists", code="token_invalid")
+    if row.role != "advertiser":
+        raise Forbidden("this requires the role advertiser")
+    if row.channel_id is None:
+        raise NotFound("channel not found", details={"channel_id": channel_id})
+    now = utcnow()
+    values = {
+        "id": new_id(),
+        "advertiser_id": advertiser_id,
+        "channel_id": channel_id,
+        "title": title,
+        "content": content,
+        "price": price if price is not None else row.channel_price,
+        "status": "pending",
+        "fee": None,
+        "payout": None,
+        "created_at": now,
+        "updated_at": now,
+        "completed_at": None,
+    }
+    campaign = Campaign(**values)
+    owner = _Owner(**{name: row._mapping[f"owner_{name}"] for name in _Owner.__dataclass_fields__})
+    planned = notification_writes.plan(
+        owner,
         "new_campaign",
-        _snapshot(campaign, channel, advertiser),
+        _snapshot(campaign, row.channel_name, row.name),
         campaign_id=campaign.id,
     )
+    # The campaign's INSERT rides in the notification's statement (one round trip to write).
+    domain = insert(Campaign.__table__).values(values).returning(Campaign.__table__.c.id)
+    notification_writes.write_in_session(session, [planned], before=[domain])
+    adopt(session, campaign)
     return campaign
 
 
@@ -123,7 +174,7 @@ def _owner_decides(session: Session, user: User, campaign_id: str, to: str) -> C
         session,
         advertiser,
         f"campaign_{to}",
-        _snapshot(campaign, campaign.channel, advertiser),
+        _snapshot(campaign, campaign.channel.name, advertiser.name),
         campaign_id=campaign.id,
     )
     return campaign
@@ -158,7 +209,7 @@ def complete(session: Session, user: User, campaign_id: str, fee_percent: Decima
     ).one()
     owner.balance += campaign.payout
     advertiser = session.get_one(User, campaign.advertiser_id)
-    data = _snapshot(campaign, campaign.channel, advertiser)
+    data = _snapshot(campaign, campaign.channel.name, advertiser.name)
     data.update(payout=format_minor(campaign.payout), fee=format_minor(campaign.fee))
     notify(session, owner, "campaign_completed", data, campaign_id=campaign.id)
     return campaign

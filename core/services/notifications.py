@@ -11,42 +11,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core import notification_types
+from core.db import adopt
 from core.models import Delivery, Notification, User
 from core.models.base import utcnow
-from core.models.messengers import MESSENGERS
-from core.services import messages, preferences
-from core.services.dispatch import dispatch_after_commit
+from core.services import notification_writes
 from core.services.errors import NotFound
+from core.services.notification_writes import Planned
 
 log = logging.getLogger(__name__)
-
-
-def next_seq(session: Session, user_id: str) -> int:
-    """Take the user's next seq under the user row's write lock, so seqs follow commit order."""
-    # A Core statement on the table: the ORM's bulk-update bookkeeping cost more than the
-    # round trip on the API path (docs/BENCHMARKS.md, B4); notify() syncs the loaded user.
-    users = User.__table__
-    seq = session.execute(
-        update(users)
-        .where(users.c.id == user_id)
-        .values(last_seq=users.c.last_seq + 1)
-        .returning(users.c.last_seq)
-    ).scalar_one()
-    return int(seq)
-
-
-def _delivery(user: User, channel: str, created_at: datetime) -> Delivery:
-    """A new delivery row: pending, or already suppressed for an address known to bounce."""
-    if channel == "email" and user.email_undeliverable_at is not None:
-        return Delivery(
-            channel=channel,
-            status="suppressed",
-            created_at=created_at,
-            finished_at=created_at,
-            error=f"address undeliverable: {user.email_undeliverable_reason or 'bounced'}",
-        )
-    return Delivery(channel=channel, created_at=created_at)
 
 
 def notify(
@@ -60,43 +32,19 @@ def notify(
     message: str | None = None,
 ) -> Notification:
     """Store a notification for `user` with a delivery per channel they want, sent after commit."""
-    kind = notification_types.get(notification_type)
-    if title is None or message is None:
-        title, message = messages.render(notification_type, user.locale, data)
-    seq = next_seq(session, user.id)
-    set_committed_value(user, "last_seq", seq)
-    notification = Notification(
-        user_id=user.id,
-        seq=seq,
-        type=notification_type,
-        title=title,
-        message=message,
-        campaign_id=campaign_id,
-        payload=data,
-        created_at=utcnow(),
+    planned = notification_writes.plan(
+        user, notification_type, data, campaign_id=campaign_id, title=title, message=message
     )
-    session.add(notification)
-    linked = set(user.linked_messengers or ())
-    skipped = {}
-    for channel in preferences.channels_for(user, kind):
-        if channel in MESSENGERS and channel not in linked:
-            skipped[channel] = f"no {channel} account linked"
-        else:
-            notification.deliveries.append(_delivery(user, channel, notification.created_at))
-    notification.skipped = skipped or None
-    session.flush()
-    for delivery in notification.deliveries:
-        if delivery.status == "pending":
-            dispatch_after_commit(session, delivery.channel, delivery.id)
-    # The start of a notification's trail in the logs (broadcasts would flood them: debug).
-    log.log(
-        logging.DEBUG if notification_type == "broadcast" else logging.INFO,
-        "notification %s seq %d stored for user %s",
-        notification_type,
-        notification.seq,
-        user.id,
-        extra={"notification_id": notification.id},
-    )
+    notification_writes.write_in_session(session, [planned])
+    return _attached(session, planned)
+
+
+def _attached(session: Session, planned: Planned) -> Notification:
+    """The written rows as objects of the session, as if loaded, without reading them back."""
+    notification = Notification(**planned.row, seq=planned.seq)
+    deliveries = [Delivery(**row) for row in planned.deliveries]
+    adopt(session, notification, *deliveries)
+    set_committed_value(notification, "deliveries", deliveries)
     return notification
 
 

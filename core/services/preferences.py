@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -11,8 +11,11 @@ from core.models import User
 from core.notification_types import CHOOSABLE_CHANNELS, NotificationType
 from core.services.errors import NotFound, Unprocessable
 
+if TYPE_CHECKING:
+    from core.services.notification_writes import Recipient
 
-def enabled(user: User, kind: NotificationType, channel: str) -> bool:
+
+def enabled(user: User | Recipient, kind: NotificationType, channel: str) -> bool:
     """Whether `user` gets `kind` on `channel`: offered, and required or not turned off."""
     if channel not in kind.channels:
         return False
@@ -21,7 +24,7 @@ def enabled(user: User, kind: NotificationType, channel: str) -> bool:
     return bool((user.notification_prefs or {}).get(kind.name, {}).get(channel, True))
 
 
-def channels_for(user: User, kind: NotificationType) -> tuple[str, ...]:
+def channels_for(user: User | Recipient, kind: NotificationType) -> tuple[str, ...]:
     """The channels a new notification of `kind` goes out on for `user`."""
     return tuple(c for c in kind.channels if enabled(user, kind, c))
 

@@ -233,7 +233,7 @@ class Factory:
         channel = channel or self.channel()
         campaign = campaigns.create_campaign(
             self.session,
-            advertiser,
+            advertiser.id,
             channel_id=channel.id,
             title="Spring sale",
             content="Buy now",

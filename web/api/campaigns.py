@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g
 from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 
@@ -28,11 +28,11 @@ SECURITY = [{"bearer": []}]
 def create(body: dict[str, Any]) -> Campaign:
     """Request a placement in a channel (advertisers only); the owner is notified."""
     price = body.get("price")
-    with session_scope() as session:
-        advertiser = actor(session, "advertiser")
+    # One read and one write statement (core/services/notification_writes.py): no transaction.
+    with session_scope(autocommit=True) as session:
         return campaigns.create_campaign(
             session,
-            advertiser,
+            g.user_id,
             channel_id=body["channel_id"],
             title=body["title"],
             content=body["content"],

@@ -73,7 +73,7 @@ def test_a_new_campaign_is_pending_at_the_channel_price_and_tells_the_owner(make
     advertiser = make.user("advertiser")
 
     campaign = campaigns.create_campaign(
-        make.session, advertiser, channel_id=channel.id, title="Spring sale", content="Buy"
+        make.session, advertiser.id, channel_id=channel.id, title="Spring sale", content="Buy"
     )
 
     assert (campaign.status, campaign.price, campaign.fee, campaign.payout) == (
@@ -107,7 +107,7 @@ def test_only_advertisers_create_campaigns(make: Factory, role):
 def test_a_campaign_in_an_unknown_channel_is_not_found(make: Factory):
     with pytest.raises(NotFound):
         campaigns.create_campaign(
-            make.session, make.user(), channel_id="missing", title="t", content="c"
+            make.session, make.user().id, channel_id="missing", title="t", content="c"
         )
 
 
