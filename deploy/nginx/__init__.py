@@ -1,0 +1,1 @@
+"""nginx in front of N web processes: templates and their renderer (render.py)."""
