@@ -32,7 +32,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes, one rep (< 1 min)")
     parser.add_argument("--reps", type=int, default=None, help="repetitions (default 3; quick 1)")
-    parser.add_argument("--targets", default=f"{PEER},{','.join(MODES)}")
+    parser.add_argument(
+        "--targets",
+        default=f"{PEER},{','.join(MODES)}",
+        help="peer, eventlet, gevent; eventlet-x2: two web processes behind nginx",
+    )
     parser.add_argument("--figures", default="b1,b2,b3,b4,b5", help="subset, e.g. b1,b2")
     parser.add_argument(
         "--out",
@@ -244,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  limit: {json.dumps(report.limit_brief(data['limits']))}", flush=True)
         swarm = Swarm(profile.swarm_procs)
         targets: dict[str, Target] = {
-            n: PeerTarget(env) if n == PEER else AppTarget(env, n) for n in names
+            n: PeerTarget(env) if n == PEER else AppTarget.named(env, n) for n in names
         }
         sustain: dict[str, float] = {}
         realtime = figures & {"b1", "b2", "b3", "b4"}

@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 from bench.procs import ROOT, node_script, postgres_pids, tree
 from tests.support.fake_sendgrid import FakeSendGrid
 from tests.support.net import free_port, port_open
+from tests.support.nginx import running_nginx
 from tests.support.processes import ManagedProcess, start_web, start_worker
 from tests.support.redis_server import RedisServer
 
@@ -233,15 +235,18 @@ def procfile_workers() -> dict[str, str]:
 
 # The worker layout before the Procfile gave live pushes a process of their own.
 SINGLE_WORKER = {"worker": "realtime,email,messengers,maintenance"}
+# `eventlet-x2`: the target with two web processes behind nginx.
+SCALED = "-x"
 # How long the SendGrid stand-in takes to answer, about what the real API takes from here.
 SENDGRID_LATENCY_SECONDS = 0.05
 
 
 class AppTarget(Target):
-    """The platform as the Procfile runs it: one gunicorn web process, its Celery workers.
+    """The platform as the Procfile runs it: gunicorn web process(es), its Celery workers.
 
     Every email of the lifecycle flows, to a SendGrid stand-in on loopback, so the live path is
-    measured beside the email work it shares the machine with.
+    measured beside the email work it shares the machine with. With `webs` above 1 the web
+    processes run behind nginx (deploy/nginx, as `make run-scaled`), which clients talk to.
     """
 
     def __init__(
@@ -251,17 +256,28 @@ class AppTarget(Target):
         worker_concurrency: int = 2,
         workers: dict[str, str] | None = None,
         extra_env: dict[str, str] | None = None,
+        webs: int = 1,
     ) -> None:
         self.env = env
         self.extra_env = extra_env or {}
-        self.name = mode
+        self.name = mode if webs == 1 else f"{mode}{SCALED}{webs}"
         self.mode = mode
+        self.webs = webs
         self.worker_concurrency = worker_concurrency
         self.layout = workers or procfile_workers()
         self.web: ManagedProcess | None = None
+        self.more_webs: list[ManagedProcess] = []
+        self.balancer: ExitStack | None = None
+        self.nginx_pid: int | None = None
         self.workers: list[ManagedProcess] = []
         self.sendgrid: FakeSendGrid | None = None
         self.url = ""
+
+    @classmethod
+    def named(cls, env: Environment, name: str) -> AppTarget:
+        """The target a command-line name means: `eventlet`, or `eventlet-x2` behind nginx."""
+        mode, _, count = name.partition(SCALED)
+        return cls(env, mode, webs=int(count) if count else 1)
 
     def start(self) -> None:
         """Start the SendGrid stand-in, gunicorn (ASYNC_MODE picks its worker) and the workers."""
@@ -275,8 +291,14 @@ class AppTarget(Target):
             "SENDGRID_API_HOST": self.sendgrid.url,
             **self.extra_env,
         }
-        with ThreadPoolExecutor(1 + len(self.layout)) as pool:
-            web = pool.submit(start_web, app_env, port, self.env.log_dir, name=f"web-{self.mode}")
+        ports = [port, *(free_port() for _ in range(self.webs - 1))]
+        if self.webs > 1:
+            app_env["TRUSTED_PROXY_COUNT"] = "1"
+        with ThreadPoolExecutor(self.webs + len(self.layout)) as pool:
+            webs = [
+                pool.submit(start_web, app_env, p, self.env.log_dir, name=f"web{i}-{self.mode}")
+                for i, p in enumerate(ports)
+            ]
             workers = [
                 pool.submit(
                     start_worker,
@@ -288,36 +310,50 @@ class AppTarget(Target):
                 )
                 for name, queues in self.layout.items()
             ]
-            self.web, self.workers = web.result(), [w.result() for w in workers]
+            self.web, *self.more_webs = [w.result() for w in webs]
+            self.workers = [w.result() for w in workers]
         self.url = f"http://127.0.0.1:{port}"
+        if self.webs > 1:
+            self.balancer = ExitStack()
+            nginx = self.balancer.enter_context(
+                running_nginx(
+                    [f"127.0.0.1:{p}" for p in ports],
+                    self.env.workdir / f"nginx-{self.name}",
+                    self.env.log_dir,
+                    access_log="off",
+                )
+            )
+            self.url, self.nginx_pid = nginx.url, nginx.process.pid
 
     def stop(self) -> None:
         """Stop the workers, then the web process and the stand-in."""
         # Short grace: gunicorn would wait for every open websocket; nothing here needs that.
-        for proc in (*self.workers, self.web):
+        if self.balancer is not None:
+            self.balancer.close()
+            self.balancer, self.nginx_pid = None, None
+        for proc in (*self.workers, self.web, *self.more_webs):
             if proc is not None:
                 proc.close(grace=2)
-        self.workers, self.web = [], None
+        self.workers, self.web, self.more_webs = [], None, []
         if self.sendgrid is not None:
             self.sendgrid.close()
             self.sendgrid = None
 
     def socket_pid(self) -> int:
-        """Gunicorn's one worker process (the master only supervises)."""
-        assert self.web is not None and self.web.pid is not None
-        children = tree(self.web.pid)[1:]
-        if not children:
-            raise RuntimeError("gunicorn has no worker process")
-        return children[0]
+        """The first web process's gunicorn worker (the master only supervises)."""
+        assert self.web is not None
+        return _gunicorn_worker(self.web)
 
     def roles(self) -> dict[str, list[int]]:
-        """Web process, Celery workers (all their processes), Redis and PostgreSQL."""
+        """Web process(es), nginx, Celery workers (all their processes), Redis and PostgreSQL."""
         assert self.workers and all(w.pid is not None for w in self.workers)
         roles = {
-            "web": [self.socket_pid()],
+            "web": [self.socket_pid(), *(_gunicorn_worker(w) for w in self.more_webs)],
             "celery": [pid for w in self.workers for pid in tree(w.pid or 0)],
             "redis": self.env.redis_pids(),
         }
+        if self.nginx_pid is not None:
+            roles["nginx"] = tree(self.nginx_pid)
         if self.env.database_url.startswith("postgresql"):
             roles["postgres"] = postgres_pids()
         return roles
@@ -325,6 +361,15 @@ class AppTarget(Target):
     def api_request(self, population: Population, i: int) -> dict[str, Any]:
         """POST /api/campaigns on owner i's channel: owner i is notified (new_campaign)."""
         return {"channel_id": population.channels[i], "content": "Benchmark placement"}
+
+
+def _gunicorn_worker(web: ManagedProcess) -> int:
+    """A gunicorn web process's one worker process (the master only supervises)."""
+    assert web.pid is not None
+    children = tree(web.pid)[1:]
+    if not children:
+        raise RuntimeError("gunicorn has no worker process")
+    return children[0]
 
 
 class PeerTarget(Target):

@@ -29,13 +29,15 @@ class Balancer:
 
 
 @contextmanager
-def running_nginx(servers: Sequence[str], workdir: Path, log_dir: Path) -> Iterator[Balancer]:
+def running_nginx(
+    servers: Sequence[str], workdir: Path, log_dir: Path, access_log: str = "/dev/stdout"
+) -> Iterator[Balancer]:
     """Run nginx on a free port in front of `servers` (host:port, in web index order)."""
     nginx = find_nginx()
     if nginx is None:
         raise RuntimeError(nginx_unavailable())
     port = free_port()
-    conf = write_standalone(workdir, f"127.0.0.1:{port}", servers)
+    conf = write_standalone(workdir, f"127.0.0.1:{port}", servers, access_log)
     proc = start_tcp_server(nginx_command(nginx, conf), port, log_dir, name="nginx")
     try:
         yield Balancer(proc, f"http://127.0.0.1:{port}", conf)
