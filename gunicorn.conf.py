@@ -13,7 +13,8 @@ bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 
 # Socket.IO sessions live in one process's memory and gunicorn's balancing is not sticky, so a
 # client's polling requests could land on a worker that does not know its session; scale out with
-# more single-worker processes behind a sticky load balancer (the Redis message queue joins them).
+# more single-worker processes behind nginx, sticky per session (deploy/nginx, make run-scaled);
+# the Redis message queue joins them.
 workers = 1
 
 # Greenlet workers keep thousands of idle websockets open in one process. The plain gevent worker
@@ -85,11 +86,10 @@ control_socket_disable = True
 
 
 def post_worker_init(worker: object) -> None:
-    """Move everything start-up allocated out of the cyclic collector's reach."""
-    import gc
+    """Tune the garbage collector for a process of thousands of sockets (web/gc_tuning.py)."""
+    # Here, not at import: the worker has patched for its async mode and loaded the app, whose
+    # start-up objects are frozen. Full collections of the sockets' heap stalled every socket for
+    # 150-350 ms at a time, eventlet's B3 p99 (docs/BENCHMARKS.md, issue 15).
+    from web.gc_tuning import tune
 
-    # The app, its libraries and their caches live as long as the process, yet every full
-    # (generation 2) collection walked them again: with 2,000 sockets that stopped the process for
-    # 200-300 ms at a time, eventlet's B3 p99 (docs/BENCHMARKS.md). Frozen, they are skipped
-    # (46-164 ms passes, p99 129-192 ms); objects created later are collected as before.
-    gc.freeze()
+    tune(worker.wsgi)  # type: ignore[attr-defined]

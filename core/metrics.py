@@ -12,12 +12,13 @@ bounded by the number of distinct series) and written once Redis answers again.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -32,15 +33,19 @@ HISTOGRAMS_KEY = "metrics:histograms"
 BREAKER_SECONDS = 5.0
 # Commit-to-emit latency, in seconds: most land under 100 ms, the sweeper's re-sends at ~10 s.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+# Garbage-collector pauses, in seconds: young passes take well under a millisecond, a full pass
+# over a web process holding 2,000 sockets 100-300 ms (docs/BENCHMARKS.md, issue 15).
+GC_PAUSE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
 @dataclass(frozen=True)
 class Family:
-    """One metric as Prometheus shows it: name, help text and label names."""
+    """One metric as Prometheus shows it: name, help text, label names; a histogram's buckets."""
 
     name: str
     help: str
     labels: tuple[str, ...]
+    buckets: tuple[float, ...] = LATENCY_BUCKETS
 
 
 _COUNTER_FAMILIES = (
@@ -78,7 +83,13 @@ COUNTERS = {f.name: f for f in _COUNTER_FAMILIES}
 HISTOGRAMS = {
     "commit_to_emit_seconds": Family(
         "commit_to_emit_seconds", "From a notification's commit to its Socket.IO emit", ()
-    )
+    ),
+    "gc_pause_seconds": Family(
+        "gc_pause_seconds",
+        "Passes of the web processes' cyclic garbage collector, by generation (2: full)",
+        ("generation",),
+        GC_PAUSE_BUCKETS,
+    ),
 }
 
 
@@ -115,7 +126,8 @@ class MetricsStore:
 
     def observe(self, name: str, seconds: float, **labels: str) -> None:
         """Record one histogram observation (per-bucket counts; cumulated when read)."""
-        bucket = next((str(b) for b in LATENCY_BUCKETS if seconds <= b), "+Inf")
+        bounds = HISTOGRAMS[name].buckets if name in HISTOGRAMS else LATENCY_BUCKETS
+        bucket = next((str(b) for b in bounds if seconds <= b), "+Inf")
         with self._lock:
             self._hists[_field(name, labels, bucket)] += 1
             self._hists[_field(name + "_sum", labels)] += max(seconds, 0.0)
@@ -159,10 +171,12 @@ class MetricsStore:
         return decode(counters), decode(hists)
 
 
-def cumulative(per_bucket: Mapping[str, float]) -> list[tuple[str, float]]:
+def cumulative(
+    per_bucket: Mapping[str, float], buckets: tuple[float, ...] = LATENCY_BUCKETS
+) -> list[tuple[str, float]]:
     """Prometheus' cumulative (le, count) pairs from stored per-bucket counts, +Inf last."""
     total, out = 0.0, []
-    for bound in [*(str(b) for b in LATENCY_BUCKETS), "+Inf"]:
+    for bound in [*(str(b) for b in buckets), "+Inf"]:
         total += per_bucket.get(bound, 0.0)
         out.append((bound, total))
     return out
@@ -174,11 +188,23 @@ def is_finite(value: float) -> bool:
 
 
 _active = False
+# Called before each flush: a source that cannot record as it goes (the garbage collector's
+# callbacks must not take the store's lock) hands over what it gathered meanwhile.
+_sources: list[Callable[[], None]] = []
+
+
+def add_source(drain: Callable[[], None]) -> None:
+    """Have `drain` record its gathered observations before every flush of this process."""
+    if drain not in _sources:
+        _sources.append(drain)
 
 
 def activate() -> None:
     """Let this process write its metrics (web and worker processes; not unit tests or tools)."""
     global _active
+    if not _active:
+        # What a short-lived process (a CLI command) counted is written when it ends.
+        atexit.register(flush)
     _active = True
 
 
@@ -204,4 +230,11 @@ def observe(name: str, seconds: float, **labels: str) -> None:
 
 def flush() -> bool:
     """Write this process's buffer to Redis now, if this process writes metrics at all."""
-    return store().flush() if _active else False
+    if not _active:
+        return False
+    for drain in _sources:
+        try:
+            drain()
+        except Exception:  # a broken source must not cost the other metrics
+            log.exception("metrics source %r failed", drain)
+    return store().flush()

@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     MAX_CONCURRENT_REQUESTS: int = Field(default=8, ge=1, le=1000)
     MAX_WAITING_REQUESTS: int = Field(default=8, ge=0, le=100_000)
     MAX_QUEUE_WAIT_SECONDS: float = Field(default=0.1, ge=0, le=60)
+    # --- The web process's garbage collector (web/gc_tuning.py): a full pass over thousands of
+    # sockets stalls them all for 100-300 ms ---
+    # Young (generations 0 and 1) passes on a clock, every this many seconds; 0: only CPython's
+    # allocation counts start them (then set the thresholds' third number back near 10).
+    WEB_GC_YOUNG_PASS_SECONDS: float = Field(default=0.25, ge=0, le=10)
+    # gc.set_threshold: net allocations per young pass, young passes per middle pass, middle
+    # passes (the clock's included) per full pass. CPython's are 700,10,10; 2,400 of the clock's
+    # 4 a second make a full pass every 10 minutes.
+    WEB_GC_THRESHOLDS: Annotated[tuple[int, int, int], NoDecode] = (700, 10, 2400)
     # --- The edge: rate limits and caps against hostile or careless clients ---
     # Off only for load tests: turns off every rate limit, API and sockets alike; the hard caps
     # (sockets per user, frame size, unsent bytes, body size) stay.
@@ -164,6 +173,22 @@ class Settings(BaseSettings):
         """Accept a comma-separated string, as operators write it in the environment."""
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("WEB_GC_THRESHOLDS", mode="before")
+    @classmethod
+    def _split_thresholds(cls, value: object) -> object:
+        """Accept "700,10,100", as operators write it in the environment."""
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(","))
+        return value
+
+    @field_validator("WEB_GC_THRESHOLDS")
+    @classmethod
+    def _collector_stays_on(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        """Refuse 0 (it turns automatic collection off: every reference cycle would leak)."""
+        if min(value) < 1:
+            raise ValueError("each threshold must be at least 1, e.g. 700,10,100")
         return value
 
     @field_validator(

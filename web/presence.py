@@ -18,6 +18,10 @@ USER_SOCKETS_PREFIX = "sockets:user:"
 # A process that dies stops refreshing its key; the key then expires with its connections.
 TTL_SECONDS = 30
 HEARTBEAT_SECONDS = 10
+# Sockets one heartbeat round trip reads or refreshes. In one pipeline, 2,000 sockets' 4,000
+# commands held the process for ~110 ms of encoding and parsing every 10 s, every socket
+# waiting (eventlet's B3 p99, docs/BENCHMARKS.md, issue 15); 100 take ~6 ms.
+REFRESH_BATCH = 100
 
 
 # Drop the user's lapsed entries (a dead process's), then add this socket unless the user is at
@@ -78,30 +82,40 @@ class Presence:
 
     def heartbeat(self) -> None:
         """Rewrite this process's hash and push its expiry out (it heals after a Redis outage)."""
-        snapshot = dict(self.local)
 
         def rewrite() -> None:
-            # Never DELETE and re-add: a socket admitted while this pipeline is on its way (a
-            # connect burst) would vanish from presence until the next heartbeat, and a
-            # broadcast would skip its user. Entries left by sockets whose removal failed
-            # (Redis was away) are dropped one by one, judged against the live map.
+            # Never DELETE and re-add: a socket admitted while a write is on its way (a connect
+            # burst) would vanish from presence until the next heartbeat, and a broadcast would
+            # skip its user. Entries left by sockets whose removal failed (Redis was away) are
+            # dropped one by one, judged against the live map.
             stale = [
                 sid
-                for sid in self.client.hkeys(self.key)
+                for sid, _ in self.client.hscan_iter(self.key, count=REFRESH_BATCH)
                 if (sid.decode() if isinstance(sid, bytes) else sid) not in self.local
             ]
-            pipe = self.client.pipeline()
             if stale:
-                pipe.hdel(self.key, *stale)
-            if snapshot:
-                pipe.hset(self.key, mapping=snapshot)
+                self.client.hdel(self.key, *stale)
+            # A batch of sockets per round trip, other green threads running while Redis answers
+            # each. A batch is read from the live map as it is sent, so a socket that left
+            # meanwhile is not written back.
+            sids = list(self.local)
+            for start in range(0, len(sids), REFRESH_BATCH):
+                batch = {
+                    sid: self.local[sid]
+                    for sid in sids[start : start + REFRESH_BATCH]
+                    if sid in self.local
+                }
+                if not batch:
+                    continue
+                lapses = time.time() + TTL_SECONDS
+                pipe = self.client.pipeline(transaction=False)
+                pipe.hset(self.key, mapping=batch)
                 pipe.expire(self.key, TTL_SECONDS)
-            # Push each socket's entry in its user's set out too (re-adding it after an outage).
-            lapses = time.time() + TTL_SECONDS
-            for sid, user_id in snapshot.items():
-                pipe.zadd(f"{USER_SOCKETS_PREFIX}{user_id}", {sid: lapses})
-                pipe.expire(f"{USER_SOCKETS_PREFIX}{user_id}", TTL_SECONDS)
-            pipe.execute()
+                # Each socket's entry in its user's set too (re-added after an outage).
+                for sid, user_id in batch.items():
+                    pipe.zadd(f"{USER_SOCKETS_PREFIX}{user_id}", {sid: lapses})
+                    pipe.expire(f"{USER_SOCKETS_PREFIX}{user_id}", TTL_SECONDS)
+                pipe.execute()
 
         self._safely(rewrite)
 

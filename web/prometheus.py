@@ -84,16 +84,22 @@ class PlatformCollector(Collector):
                 family.add_metric([labels.get(k, "") for k in metrics.COUNTERS[name].labels], value)
         yield from families.values()
         for name, fam in metrics.HISTOGRAMS.items():
-            buckets: dict[str, float] = defaultdict(float)
-            total = 0.0
+            buckets: dict[tuple[str, ...], dict[str, float]] = defaultdict(
+                lambda: defaultdict(float)
+            )
+            totals: dict[tuple[str, ...], float] = defaultdict(float)
             for field, value in hists.items():
                 field_name, labels = metrics.parse_field(field)
+                key = tuple(labels.get(k, "") for k in fam.labels)
                 if field_name == name:
-                    buckets[labels["le"]] += value
+                    buckets[key][labels["le"]] += value
                 elif field_name == name + "_sum":
-                    total += value
-            histogram = HistogramMetricFamily(PREFIX + name, fam.help)
-            histogram.add_metric([], metrics.cumulative(buckets), sum_value=total)
+                    totals[key] += value
+            histogram = HistogramMetricFamily(PREFIX + name, fam.help, labels=list(fam.labels))
+            # A family without labels shows its one series even before any observation.
+            for key in sorted(buckets) or ([] if fam.labels else [()]):
+                cumulated = metrics.cumulative(buckets[key], fam.buckets)
+                histogram.add_metric(list(key), cumulated, sum_value=totals[key])
             yield histogram
 
     def _jobs(self) -> Iterator[Metric]:

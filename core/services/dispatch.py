@@ -60,7 +60,8 @@ def dispatch_after_commit(session: Session, channel: str, delivery_id: str) -> N
 
 def _flush(pending: dict[str, list[str]]) -> None:
     """Enqueue everything one transaction produced, channel by channel."""
+    # Counted only: the web process writes its counters once a second (web/socket_guard.py),
+    # a worker after each task, a command at exit; not a Redis round trip per API call.
     for channel, ids in pending.items():
         metrics.count("notifications_created", len(ids), channel=channel)
         dispatch_now(channel, ids)
-    metrics.flush()
