@@ -46,6 +46,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--docs", action="store_true", help="also rewrite docs/BENCHMARKS.md")
     parser.add_argument("--wait-quiet", type=float, default=0, help="minutes to wait for load<0.7")
+    # The app's processes get a clean environment, not this shell's: settings to try go here.
+    parser.add_argument(
+        "--app-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the app's processes (repeatable), e.g. WEB_GC_YOUNG_PASS_SECONDS=0",
+    )
     return parser.parse_args(argv)
 
 
@@ -235,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         "reps": reps,
         "machine": machine(),
         "load_before": [round(x, 2) for x in load_before],
+        "app_env": dict(item.split("=", 1) for item in args.app_env),
         "waited_for_quiet_seconds": round(waited),
         "runs": [],
     }
@@ -250,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
         targets: dict[str, Target] = {
             n: PeerTarget(env) if n == PEER else AppTarget.named(env, n) for n in names
         }
+        for target in targets.values():
+            if isinstance(target, AppTarget):
+                target.extra_env |= data["app_env"]
         sustain: dict[str, float] = {}
         realtime = figures & {"b1", "b2", "b3", "b4"}
         for rep in range(reps if realtime else 0):

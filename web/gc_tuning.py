@@ -113,14 +113,13 @@ def tune(app: Flask) -> PauseWatch:
     watch = PauseWatch()
     gc.callbacks.append(watch)
     metrics.add_source(watch.drain)
-    if settings.WEB_GC_YOUNG_PASS_SECONDS:
-        socketio.start_background_task(
-            collect_on_a_clock, socketio.sleep, settings.WEB_GC_YOUNG_PASS_SECONDS
-        )
+    seconds = settings.WEB_GC_YOUNG_PASS_SECONDS
+    if seconds:
+        socketio.start_background_task(collect_on_a_clock, socketio.sleep, seconds)
     log.info(
-        "gc: %d start-up objects frozen; thresholds %s; young passes every %s s",
+        "gc: %d start-up objects frozen; thresholds %s; young passes %s",
         gc.get_freeze_count(),
         ",".join(map(str, gc.get_threshold())),
-        settings.WEB_GC_YOUNG_PASS_SECONDS or "(allocation counts only)",
+        f"every {seconds} s" if seconds else "by allocation counts",
     )
     return watch
