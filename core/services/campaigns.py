@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +15,7 @@ from core.models.base import new_id, utcnow
 from core.services import notification_writes
 from core.services.errors import Forbidden, InvalidTransition, NotFound, Unauthorized
 from core.services.money import fee_of, format_minor
+from core.services.notification_writes import RECIPIENT_COLUMNS, RecipientRow
 from core.services.notifications import notify
 
 # from-state -> allowed to-states
@@ -41,18 +40,6 @@ def _snapshot(campaign: Campaign, channel_name: str, advertiser_name: str) -> di
     }
 
 
-@dataclass(frozen=True)
-class _Owner:
-    """The channel owner as the new campaign's notification needs them (a Recipient)."""
-
-    id: str
-    locale: str
-    notification_prefs: dict[str, Any]
-    linked_messengers: list[str]
-    email_undeliverable_at: datetime | None
-    email_undeliverable_reason: str | None
-
-
 def _creation_context(advertiser_id: str, channel_id: str) -> Select[Any]:
     """The advertiser, the channel and its owner in one query (the API path's only read)."""
     users, channels = User.__table__, Channel.__table__
@@ -64,7 +51,7 @@ def _creation_context(advertiser_id: str, channel_id: str) -> Select[Any]:
             channels.c.id.label("channel_id"),
             channels.c.name.label("channel_name"),
             channels.c.price.label("channel_price"),
-            *(owner.c[name].label(f"owner_{name}") for name in _Owner.__dataclass_fields__),
+            *(owner.c[name].label(f"owner_{name}") for name in RECIPIENT_COLUMNS),
         )
         .select_from(
             users.outerjoin(channels, channels.c.id == channel_id).outerjoin(
@@ -109,7 +96,7 @@ def create_campaign(
         "completed_at": None,
     }
     campaign = Campaign(**values)
-    owner = _Owner(**{name: row._mapping[f"owner_{name}"] for name in _Owner.__dataclass_fields__})
+    owner = RecipientRow(**{name: row._mapping[f"owner_{name}"] for name in RECIPIENT_COLUMNS})
     planned = notification_writes.plan(
         owner,
         "new_campaign",

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.orm import Session
@@ -37,8 +37,9 @@ NOTIFICATIONS = Notification.__table__
 DELIVERIES = Delivery.__table__
 
 
-class Recipient(Protocol):
-    """What deciding and rendering a notification reads of its user (a User row fits)."""
+@dataclass(frozen=True)
+class RecipientRow:
+    """What deciding and rendering a notification reads of its user, read as plain columns."""
 
     id: str
     locale: str
@@ -46,6 +47,11 @@ class Recipient(Protocol):
     linked_messengers: list[str]
     email_undeliverable_at: datetime | None
     email_undeliverable_reason: str | None
+
+
+# A loaded User has every one of those attributes, so either will do.
+Recipient = User | RecipientRow
+RECIPIENT_COLUMNS = tuple(RecipientRow.__dataclass_fields__)
 
 
 @dataclass

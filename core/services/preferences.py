@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from core.services.notification_writes import Recipient
 
 
-def enabled(user: User | Recipient, kind: NotificationType, channel: str) -> bool:
+def enabled(user: Recipient, kind: NotificationType, channel: str) -> bool:
     """Whether `user` gets `kind` on `channel`: offered, and required or not turned off."""
     if channel not in kind.channels:
         return False
@@ -24,7 +24,7 @@ def enabled(user: User | Recipient, kind: NotificationType, channel: str) -> boo
     return bool((user.notification_prefs or {}).get(kind.name, {}).get(channel, True))
 
 
-def channels_for(user: User | Recipient, kind: NotificationType) -> tuple[str, ...]:
+def channels_for(user: Recipient, kind: NotificationType) -> tuple[str, ...]:
     """The channels a new notification of `kind` goes out on for `user`."""
     return tuple(c for c in kind.channels if enabled(user, kind, c))
 
