@@ -108,7 +108,9 @@ def get_sessionmaker(autocommit: bool = False) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def read_reconnecting(session: Session, statement: Executable) -> Row[Any] | None:
+def read_reconnecting(
+    session: Session, statement: Executable, parameters: dict[str, Any] | None = None
+) -> Row[Any] | None:
     """The first row of a read; once more on a fresh connection if the pooled one was dead.
 
     The web process does not ping each connection it takes from the pool (a round trip per
@@ -119,13 +121,13 @@ def read_reconnecting(session: Session, statement: Executable) -> Row[Any] | Non
     """
     opens = not session.in_transaction()
     try:
-        return session.connection().execute(statement).first()
+        return session.connection().execute(statement, parameters).first()
     except DBAPIError as exc:
         if not (opens and exc.connection_invalidated):
             raise
         log.warning("database connection was dead; reading again on a fresh one")
         session.rollback()
-        return session.connection().execute(statement).first()
+        return session.connection().execute(statement, parameters).first()
 
 
 def adopt(session: Session, *instances: Any) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, insert, or_, select
+from sqlalchemy import Select, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from core.db import adopt, read_reconnecting
@@ -40,9 +41,14 @@ def _snapshot(campaign: Campaign, channel_name: str, advertiser_name: str) -> di
     }
 
 
-def _creation_context(advertiser_id: str, channel_id: str) -> Select[Any]:
-    """The advertiser, the channel and its owner in one query (the API path's only read)."""
+@cache
+def _creation_context() -> Select[Any]:
+    """The advertiser, the channel and its owner in one query (the API path's only read).
+
+    Built once, with parameters `advertiser_id` and `channel_id` (see notification_writes).
+    """
     users, channels = User.__table__, Channel.__table__
+    advertiser_id, channel_id = bindparam("advertiser_id"), bindparam("channel_id")
     owner = users.alias("owner")
     return (
         select(
@@ -73,7 +79,9 @@ def create_campaign(
 ) -> Campaign:
     """Request a placement in a channel and notify its owner: one read, then one write."""
     session.flush()
-    row = read_reconnecting(session, _creation_context(advertiser_id, channel_id))
+    row = read_reconnecting(
+        session, _creation_context(), {"advertiser_id": advertiser_id, "channel_id": channel_id}
+    )
     if row is None:
         raise Unauthorized("user no longer exists", code="token_invalid")
     if row.role != "advertiser":
@@ -104,7 +112,7 @@ def create_campaign(
         campaign_id=campaign.id,
     )
     # The campaign's INSERT rides in the notification's statement (one round trip to write).
-    domain = insert(Campaign.__table__).values(values).returning(Campaign.__table__.c.id)
+    domain = notification_writes.DomainRow(Campaign.__table__, values)
     notification_writes.write_in_session(session, [planned], before=[domain])
     adopt(session, campaign)
     return campaign

@@ -6,6 +6,10 @@ row per channel the recipient wants. On PostgreSQL they go out as one statement 
 data-modifying CTEs, together with the domain row that caused them (a campaign), so creating a
 campaign costs one round trip to write instead of six (docs/BENCHMARKS.md, issue 15). Other
 databases (SQLite) run the same statements one after another inside the caller's transaction.
+
+That statement is built once per shape (which columns, how many deliveries) with bound
+parameters in place of the values: building it afresh and computing its cache key each time
+cost more CPU than everything else SQLAlchemy does for the call.
 """
 
 from __future__ import annotations
@@ -14,13 +18,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Select, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
-from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
 
 from core import notification_types
 from core.models import Delivery, Notification, User
@@ -30,7 +34,6 @@ from core.services import messages, preferences
 from core.services.dispatch import dispatch_after_commit
 
 log = logging.getLogger(__name__)
-Domain = ReturningInsert[Any] | ReturningUpdate[Any]
 
 USERS = User.__table__
 NOTIFICATIONS = Notification.__table__
@@ -52,6 +55,14 @@ class RecipientRow:
 # A loaded User has every one of those attributes, so either will do.
 Recipient = User | RecipientRow
 RECIPIENT_COLUMNS = tuple(RecipientRow.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class DomainRow:
+    """A row of the domain (a campaign) inserted together with the notifications it causes."""
+
+    table: Table
+    values: dict[str, Any]
 
 
 @dataclass
@@ -76,6 +87,11 @@ class Planned:
             if row["status"] == "pending":
                 out.setdefault(row["channel"], []).append(row["id"])
         return out
+
+
+# The columns of every delivery row _delivery makes, in its order.
+DELIVERY_COLUMNS = ("id", "notification_id", "channel", "status", "attempts", "created_at",
+                    "finished_at", "error")  # fmt: skip
 
 
 def _delivery(
@@ -135,7 +151,7 @@ def plan(
     return Planned(recipient.id, notification_type, row, deliveries)
 
 
-def _next_seq(user_id: str) -> ReturningUpdate[tuple[int]]:
+def _next_seq(user_id: Any) -> Any:
     """Increment the user's last seq and return it (the row stays locked until commit)."""
     return (
         update(USERS)
@@ -148,9 +164,9 @@ def _next_seq(user_id: str) -> ReturningUpdate[tuple[int]]:
 def write(
     connection: Connection,
     planned: Sequence[Planned],
-    before: Sequence[Domain] = (),
+    before: Sequence[DomainRow] = (),
 ) -> None:
-    """Write the statements `before` (the domain rows), then each notification; sets its seq."""
+    """Insert the rows `before` (the domain's), then each notification; sets its seq."""
     if connection.dialect.name == "postgresql":
         _write_in_one_statement(connection, planned, before)
     else:
@@ -168,7 +184,7 @@ def write(
 
 
 def write_in_session(
-    session: Session, planned: Sequence[Planned], before: Sequence[Domain] = ()
+    session: Session, planned: Sequence[Planned], before: Sequence[DomainRow] = ()
 ) -> None:
     """Write in the session's transaction, after its own pending changes; send once committed."""
     session.flush()
@@ -183,28 +199,76 @@ def write_in_session(
                 dispatch_after_commit(session, channel, delivery_id)
 
 
-def _write_in_one_statement(
-    connection: Connection,
-    planned: Sequence[Planned],
-    before: Sequence[Domain],
-) -> None:
-    """PostgreSQL: every write as a data-modifying CTE of one statement, seqs selected back."""
-    ctes: list[Any] = [statement.cte(f"w{i}") for i, statement in enumerate(before)]
+# A statement's shape: each domain row's table and columns, then each notification's columns
+# and number of deliveries. Every value is a bound parameter named after its place.
+Shape = tuple[tuple[tuple[Table, tuple[str, ...]], ...], tuple[tuple[tuple[str, ...], int], ...]]
+
+
+def _shape(planned: Sequence[Planned], before: Sequence[DomainRow]) -> Shape:
+    """What the statement for these rows looks like, values aside."""
+    return (
+        tuple((row.table, tuple(row.values)) for row in before),
+        tuple((tuple(note.row), len(note.deliveries)) for note in planned),
+    )
+
+
+def _bound(table: Table, columns: Sequence[str], prefix: str) -> dict[str, Any]:
+    """A VALUES clause of bound parameters `<prefix>_<column>`, typed as the columns."""
+    return {name: bindparam(f"{prefix}_{name}", type_=table.c[name].type) for name in columns}
+
+
+def _parameters(values: dict[str, Any], prefix: str, into: dict[str, Any]) -> None:
+    """Add a row's values under the names _bound gave their parameters."""
+    for name, value in values.items():
+        into[f"{prefix}_{name}"] = value
+
+
+@lru_cache(maxsize=64)
+def _statement(shape: Shape) -> Select[Any]:
+    """PostgreSQL: every write of that shape as a data-modifying CTE, the seqs selected back."""
+    domain, notes = shape
+    ctes: list[Any] = []
+    for i, (table, columns) in enumerate(domain):
+        ctes.append(
+            insert(table)
+            .values(_bound(table, columns, f"w{i}"))
+            .returning(*table.primary_key)
+            .cte(f"w{i}")
+        )
     seqs = []
-    for i, note in enumerate(planned):
-        seq = _next_seq(note.user_id).cte(f"s{i}")
+    for i, (columns, deliveries) in enumerate(notes):
+        seq = _next_seq(bindparam(f"u{i}", type_=USERS.c.id.type)).cte(f"s{i}")
         seqs.append(seq.c.last_seq.label(f"seq{i}"))
         ctes.append(seq)
         # VALUES, not INSERT … SELECT: its parameters take the columns' types (json, timestamp).
-        values = {**note.row, "seq": select(seq.c.last_seq).scalar_subquery()}
+        values = {
+            **_bound(NOTIFICATIONS, columns, f"n{i}"),
+            "seq": select(seq.c.last_seq).scalar_subquery(),
+        }
         ctes.append(insert(NOTIFICATIONS).values(values).returning(NOTIFICATIONS.c.id).cte(f"n{i}"))
-        # One CTE per delivery: a multi-row VALUES is never in SQLAlchemy's compiled cache,
-        # and compiling this statement afresh cost more than all the rest of the call.
+        # One CTE per delivery: a multi-row VALUES would need a statement per row count too.
         # The deliveries' foreign key is checked at the end of the statement, after n{i}.
+        for j in range(deliveries):
+            row = insert(DELIVERIES).values(_bound(DELIVERIES, DELIVERY_COLUMNS, f"d{i}_{j}"))
+            ctes.append(row.returning(DELIVERIES.c.id).cte(f"d{i}_{j}"))
+    return select(*seqs).add_cte(*ctes)
+
+
+def _write_in_one_statement(
+    connection: Connection,
+    planned: Sequence[Planned],
+    before: Sequence[DomainRow],
+) -> None:
+    """PostgreSQL: the statement of this shape, run with this call's values; seqs read back."""
+    parameters: dict[str, Any] = {}
+    for i, domain_row in enumerate(before):
+        _parameters(domain_row.values, f"w{i}", parameters)
+    for i, note in enumerate(planned):
+        parameters[f"u{i}"] = note.user_id
+        _parameters(note.row, f"n{i}", parameters)
         for j, delivery in enumerate(note.deliveries):
-            row = insert(DELIVERIES).values(delivery).returning(DELIVERIES.c.id)
-            ctes.append(row.cte(f"d{i}_{j}"))
-    row = connection.execute(select(*seqs).add_cte(*ctes)).one()
+            _parameters(delivery, f"d{i}_{j}", parameters)
+    row = connection.execute(_statement(_shape(planned, before)), parameters).one()
     for note, seq in zip(planned, row, strict=True):
         note.seq = int(seq)
 
@@ -212,11 +276,11 @@ def _write_in_one_statement(
 def _write_in_turn(
     connection: Connection,
     planned: Sequence[Planned],
-    before: Sequence[Domain],
+    before: Sequence[DomainRow],
 ) -> None:
     """Any other database: the same writes one by one, in the caller's transaction."""
-    for statement in before:
-        connection.execute(statement).all()
+    for domain_row in before:
+        connection.execute(insert(domain_row.table), domain_row.values)
     for note in planned:
         note.seq = int(connection.execute(_next_seq(note.user_id)).scalar_one())
         connection.execute(insert(NOTIFICATIONS).values({**note.row, "seq": note.seq}))

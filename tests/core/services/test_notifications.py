@@ -236,3 +236,41 @@ def test_to_event_leaves_out_what_a_notification_lacks(make: Factory):
 
     assert set(event) == {"id", "seq", "type", "title", "message", "timestamp"}
     assert event["timestamp"].endswith("Z")
+
+
+def test_each_shape_of_write_stores_exactly_what_was_planned(db: Database, make: Factory):
+    # PostgreSQL reuses one statement per shape (columns, deliveries): shapes met in turn,
+    # and again, must not mix up whose value goes where.
+    ann, bob = make.user(locale="en"), make.user()
+    bob.email_undeliverable_at = datetime(2026, 1, 2, tzinfo=UTC)
+    bob.email_undeliverable_reason = "bounce"
+    make.session.commit()
+    data = {"campaign_id": "c-1", "campaign_title": "Spring", "channel_id": "ch-1",
+            "channel_name": "News", "advertiser_name": "Ann", "price": "15000.00",
+            "nested": {"list": [1, "two"]}}  # fmt: skip
+    written = [
+        notifications.notify(make.session, ann, "broadcast", {}, title="One", message="first"),
+        notifications.notify(make.session, bob, "new_campaign", data),
+        notifications.notify(make.session, ann, "new_campaign", data),
+        notifications.notify(make.session, bob, "broadcast", {}, title="Two", message="second"),
+    ]
+    make.session.commit()
+
+    with db.sessions() as fresh:
+        stored = {n.id: n for n in fresh.scalars(select(Notification))}
+        assert len(stored) == 4
+        for note in written:
+            row = stored[note.id]
+            assert (row.user_id, row.type, row.seq, row.title, row.message, row.payload) == (
+                note.user_id, note.type, note.seq, note.title, note.message, note.payload
+            )  # fmt: skip
+            assert row.created_at == note.created_at
+            assert sorted((d.channel, d.status, d.error) for d in row.deliveries) == sorted(
+                (d.channel, d.status, d.error) for d in note.deliveries
+            )
+    assert [n.seq for n in written] == [1, 1, 2, 2]
+    assert stored[written[1].id].payload == data
+    assert ("email", "suppressed", "address undeliverable: bounce") in [
+        (d.channel, d.status, d.error) for d in stored[written[1].id].deliveries
+    ]
+    assert [d.status for d in stored[written[2].id].deliveries] == ["pending", "pending"]
