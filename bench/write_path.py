@@ -74,15 +74,12 @@ def _count_round_trips() -> Counter[str]:
     def _statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         counts[statement.lstrip().split(None, 1)[0].upper()] += 1
 
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
-        # psycopg2 sends BEGIN before the first statement of a transaction, not in autocommit.
-        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-            counts["BEGIN"] += 1
-
     @event.listens_for(engine, "commit")
     def _commit(conn: Any) -> None:
-        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+        # psycopg2 sends BEGIN before a transaction's first statement and COMMIT at its end,
+        # unless the driver is in autocommit (core/db.py's _driver_autocommit).
+        if not conn.connection.driver_connection.autocommit:
+            counts["BEGIN"] += 1
             counts["COMMIT"] += 1
 
     return counts

@@ -78,3 +78,31 @@ def test_a_failing_callback_is_logged_and_the_rest_still_run(app_database, caplo
     assert ran == ["second"]
     assert "after-commit callback failed" in caplog.text
     assert user_count() == 1
+
+
+def test_an_autocommit_scope_writes_without_a_transaction_and_pools_it_back(app_database):
+    from sqlalchemy import text
+
+    from core.db import get_engine
+
+    with session_scope(autocommit=True) as session:
+        driver = session.connection().connection.driver_connection
+        add_user(session)
+        session.flush()
+        if app_database.is_postgres:
+            # The row is committed by its own statement, before the scope ends (SQLite keeps
+            # its transaction, whose write lock another session would wait for).
+            assert user_count() == 1
+
+    assert user_count() == 1
+    # The connection went back to the pool with transactions again: an ordinary scope's
+    # failure rolls back everything it wrote.
+    with pytest.raises(ValueError), session_scope() as session:
+        add_user(session, "bob@example.com")
+        session.flush()
+        raise ValueError("boom")
+    assert user_count() == 1
+    if app_database.is_postgres:
+        assert driver.autocommit is False
+        with get_engine().connect() as conn:
+            assert conn.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
