@@ -76,9 +76,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     init_request_ids(app)
     gate = init_admission(app, settings)
     init_limits(app, settings)
+    # No SECRET_KEY: nothing uses Flask's cookie session (bearer tokens only), and without a
+    # key Flask skips building a signing serializer for it on every request.
     app.config.update(
         SETTINGS=settings,
-        SECRET_KEY=settings.JWT_SECRET_KEY,
         API_TITLE="Ad marketplace notifications",
         API_VERSION="1.0",
         OPENAPI_VERSION="3.0.3",
@@ -123,6 +124,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         cors_allowed_origins="*" if origins == ["*"] else origins,
         # Larger frames are refused by the websocket server before they are read whole.
         max_http_buffer_size=settings.SOCKET_MAX_MESSAGE_BYTES,
+        # No Flask session to carry from event to event (see SECRET_KEY above).
+        manage_session=False,
     )
     # Flask-SocketIO runs every Socket.IO event in a request context built from the socket's
     # handshake environ (/socket.io/). With no rule for that path Flask stores a NotFound and its
