@@ -7,8 +7,10 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, or_, select
+from sqlalchemy import Row, Select, bindparam, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from core.db import adopt, read_reconnecting
 from core.models import Campaign, Channel, User
@@ -17,7 +19,6 @@ from core.services import notification_writes
 from core.services.errors import Forbidden, InvalidTransition, NotFound, Unauthorized
 from core.services.money import fee_of, format_minor
 from core.services.notification_writes import RECIPIENT_COLUMNS, RecipientRow
-from core.services.notifications import notify
 
 # from-state -> allowed to-states
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -149,30 +150,106 @@ def get_campaign(session: Session, user: User, campaign_id: str, *, lock: bool =
 
 def _move(campaign: Campaign, to: str) -> None:
     """Change the state, refusing transitions the lifecycle does not allow."""
-    if to not in TRANSITIONS[campaign.status]:
-        raise InvalidTransition(
-            f"cannot move a {campaign.status} campaign to {to}",
-            details={"from": campaign.status, "to": to},
-        )
+    _check_move(campaign.status, to)
     campaign.status = to
     campaign.updated_at = utcnow()
 
 
+def _check_move(status: str, to: str) -> None:
+    """Refuse a transition the lifecycle does not allow."""
+    if to not in TRANSITIONS[status]:
+        raise InvalidTransition(
+            f"cannot move a {status} campaign to {to}", details={"from": status, "to": to}
+        )
+
+
+CAMPAIGNS = Campaign.__table__
+
+
+@cache
+def _decision_context() -> Select[Any]:
+    """The campaign (row locked), its channel, and both parties as recipients, in one query.
+
+    Built once, with the parameter `campaign_id`; SQLite ignores the lock (its BEGIN IMMEDIATE
+    already holds the whole database).
+    """
+    users, channels = User.__table__, Channel.__table__
+    owner, advertiser = users.alias("owner"), users.alias("advertiser")
+    parties = [
+        party.c[name].label(f"{party.name}_recipient_{name}")
+        for party in (owner, advertiser)
+        for name in RECIPIENT_COLUMNS
+    ]
+    return (
+        select(
+            *CAMPAIGNS.c,
+            channels.c.owner_id,
+            channels.c.name.label("channel_name"),
+            advertiser.c.name.label("advertiser_name"),
+            *parties,
+        )
+        .join_from(CAMPAIGNS, channels, channels.c.id == CAMPAIGNS.c.channel_id)
+        .join(owner, owner.c.id == channels.c.owner_id)
+        .join(advertiser, advertiser.c.id == CAMPAIGNS.c.advertiser_id)
+        .where(CAMPAIGNS.c.id == bindparam("campaign_id"))
+        .with_for_update(of=CAMPAIGNS)
+    )
+
+
+def _decision(session: Session, user: User, campaign_id: str) -> Row[Any]:
+    """The locked campaign with its parties; NotFound unless the user is a party (or admin)."""
+    row = session.execute(_decision_context(), {"campaign_id": campaign_id}).first()
+    if row is None or (user.role != "admin" and user.id not in (row.owner_id, row.advertiser_id)):
+        raise NotFound("campaign not found", details={"campaign_id": campaign_id})
+    return row
+
+
+def _recipient(row: Row[Any], party: str) -> RecipientRow:
+    """The owner or the advertiser of a _decision row, as a notification's recipient."""
+    return RecipientRow(
+        **{name: row._mapping[f"{party}_recipient_{name}"] for name in RECIPIENT_COLUMNS}
+    )
+
+
+def _decided(session: Session, row: Row[Any], changes: dict[str, Any]) -> Campaign:
+    """The campaign as the decision leaves it, as an object of the session (not read again)."""
+    campaign = session.identity_map.get(identity_key(Campaign, row.id))
+    if campaign is not None:
+        for name, value in changes.items():
+            set_committed_value(campaign, name, value)
+        return campaign
+    campaign = Campaign(**{**{c.name: row._mapping[c.name] for c in CAMPAIGNS.c}, **changes})
+    adopt(session, campaign)
+    return campaign
+
+
+def _notify_decision(
+    session: Session,
+    row: Row[Any],
+    changes: dict[str, Any],
+    recipient: str,
+    notification_type: str,
+    extra: dict[str, str] | None = None,
+) -> Campaign:
+    """Write the campaign's changes and the party's notification in one statement."""
+    campaign = _decided(session, row, changes)
+    data = {**_snapshot(campaign, row.channel_name, row.advertiser_name), **(extra or {})}
+    planned = notification_writes.plan(
+        _recipient(row, recipient), notification_type, data, campaign_id=campaign.id
+    )
+    domain = notification_writes.DomainRow(CAMPAIGNS, changes, id=campaign.id)
+    notification_writes.write_in_session(session, [planned], before=[domain])
+    return campaign
+
+
 def _owner_decides(session: Session, user: User, campaign_id: str, to: str) -> Campaign:
     """Accept or reject as the channel's owner, notifying the advertiser."""
-    campaign = get_campaign(session, user, campaign_id, lock=True)
-    if campaign.channel.owner_id != user.id:
+    row = _decision(session, user, campaign_id)
+    if row.owner_id != user.id:
         raise Forbidden("only the channel's owner can decide on a campaign")
-    _move(campaign, to)
-    advertiser = session.get_one(User, campaign.advertiser_id)
-    notify(
-        session,
-        advertiser,
-        f"campaign_{to}",
-        _snapshot(campaign, campaign.channel.name, advertiser.name),
-        campaign_id=campaign.id,
-    )
-    return campaign
+    _check_move(row.status, to)
+    changes = {"status": to, "updated_at": utcnow()}
+    return _notify_decision(session, row, changes, "advertiser", f"campaign_{to}")
 
 
 def accept(session: Session, user: User, campaign_id: str) -> Campaign:
@@ -187,27 +264,26 @@ def reject(session: Session, user: User, campaign_id: str) -> Campaign:
 
 def complete(session: Session, user: User, campaign_id: str, fee_percent: Decimal) -> Campaign:
     """The advertiser (or an admin) completes an accepted campaign; the owner is paid out."""
-    campaign = get_campaign(session, user, campaign_id, lock=True)
-    if user.role != "admin" and campaign.advertiser_id != user.id:
+    row = _decision(session, user, campaign_id)
+    if user.role != "admin" and row.advertiser_id != user.id:
         raise Forbidden("only the advertiser or an admin can complete a campaign")
-    _move(campaign, "completed")
-    campaign.fee = fee_of(campaign.price, fee_percent)
-    campaign.payout = campaign.price - campaign.fee
-    campaign.completed_at = campaign.updated_at
-    # The owner was loaded (unlocked) with the campaign; re-read the balance under the lock,
-    # or two payouts to one owner at once would each add to the same stale balance.
-    owner = session.scalars(
-        select(User)
-        .where(User.id == campaign.channel.owner_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
-    owner.balance += campaign.payout
-    advertiser = session.get_one(User, campaign.advertiser_id)
-    data = _snapshot(campaign, campaign.channel.name, advertiser.name)
-    data.update(payout=format_minor(campaign.payout), fee=format_minor(campaign.fee))
-    notify(session, owner, "campaign_completed", data, campaign_id=campaign.id)
-    return campaign
+    _check_move(row.status, "completed")
+    fee = fee_of(row.price, fee_percent)
+    payout = row.price - fee
+    now = utcnow()
+    # Added in SQL, onto the balance as it is when the row is written (never a stale read);
+    # a statement of its own: the notification's statement updates the same users row.
+    users = User.__table__
+    session.execute(
+        update(users).where(users.c.id == row.owner_id).values(balance=users.c.balance + payout)
+    )
+    owner = session.identity_map.get(identity_key(User, row.owner_id))
+    if owner is not None:
+        session.expire(owner, ["balance"])
+    changes = {"status": "completed", "fee": fee, "payout": payout, "updated_at": now,
+               "completed_at": now}  # fmt: skip
+    extra = {"payout": format_minor(payout), "fee": format_minor(fee)}
+    return _notify_decision(session, row, changes, "owner", "campaign_completed", extra)
 
 
 def cancel(session: Session, user: User, campaign_id: str) -> Campaign:

@@ -59,10 +59,16 @@ RECIPIENT_COLUMNS = tuple(RecipientRow.__dataclass_fields__)
 
 @dataclass(frozen=True)
 class DomainRow:
-    """A row of the domain (a campaign) inserted together with the notifications it causes."""
+    """A domain row (a campaign) written with the notifications it causes.
+
+    Inserted with `values`, or, given the `id` of a row that exists, updated with them. The
+    statement must not touch a users row (the seq CTEs update those; PostgreSQL applies only
+    one of two changes to a row within one statement).
+    """
 
     table: Table
     values: dict[str, Any]
+    id: str | None = None
 
 
 @dataclass
@@ -166,7 +172,7 @@ def write(
     planned: Sequence[Planned],
     before: Sequence[DomainRow] = (),
 ) -> None:
-    """Insert the rows `before` (the domain's), then each notification; sets its seq."""
+    """Write the rows `before` (the domain's), then each notification; sets its seq."""
     if connection.dialect.name == "postgresql":
         _write_in_one_statement(connection, planned, before)
     else:
@@ -199,15 +205,18 @@ def write_in_session(
                 dispatch_after_commit(session, channel, delivery_id)
 
 
-# A statement's shape: each domain row's table and columns, then each notification's columns
-# and number of deliveries. Every value is a bound parameter named after its place.
-Shape = tuple[tuple[tuple[Table, tuple[str, ...]], ...], tuple[tuple[tuple[str, ...], int], ...]]
+# A statement's shape: each domain row's table, columns and whether it is an update, then each
+# notification's columns and number of deliveries. Every value is a bound parameter named
+# after its place.
+Shape = tuple[
+    tuple[tuple[Table, tuple[str, ...], bool], ...], tuple[tuple[tuple[str, ...], int], ...]
+]
 
 
 def _shape(planned: Sequence[Planned], before: Sequence[DomainRow]) -> Shape:
     """What the statement for these rows looks like, values aside."""
     return (
-        tuple((row.table, tuple(row.values)) for row in before),
+        tuple((row.table, tuple(row.values), row.id is not None) for row in before),
         tuple((tuple(note.row), len(note.deliveries)) for note in planned),
     )
 
@@ -228,13 +237,14 @@ def _statement(shape: Shape) -> Select[Any]:
     """PostgreSQL: every write of that shape as a data-modifying CTE, the seqs selected back."""
     domain, notes = shape
     ctes: list[Any] = []
-    for i, (table, columns) in enumerate(domain):
-        ctes.append(
-            insert(table)
-            .values(_bound(table, columns, f"w{i}"))
-            .returning(*table.primary_key)
-            .cte(f"w{i}")
-        )
+    for i, (table, columns, existing) in enumerate(domain):
+        values = _bound(table, columns, f"w{i}")
+        if existing:
+            key = bindparam(f"key{i}", type_=table.c.id.type)
+            write: Any = update(table).where(table.c.id == key).values(values)
+        else:
+            write = insert(table).values(values)
+        ctes.append(write.returning(table.c.id).cte(f"w{i}"))
     seqs = []
     for i, (columns, deliveries) in enumerate(notes):
         seq = _next_seq(bindparam(f"u{i}", type_=USERS.c.id.type)).cte(f"s{i}")
@@ -263,6 +273,8 @@ def _write_in_one_statement(
     parameters: dict[str, Any] = {}
     for i, domain_row in enumerate(before):
         _parameters(domain_row.values, f"w{i}", parameters)
+        if domain_row.id is not None:
+            parameters[f"key{i}"] = domain_row.id
     for i, note in enumerate(planned):
         parameters[f"u{i}"] = note.user_id
         _parameters(note.row, f"n{i}", parameters)
@@ -280,7 +292,12 @@ def _write_in_turn(
 ) -> None:
     """Any other database: the same writes one by one, in the caller's transaction."""
     for domain_row in before:
-        connection.execute(insert(domain_row.table), domain_row.values)
+        table = domain_row.table
+        if domain_row.id is None:
+            connection.execute(insert(table), domain_row.values)
+        else:
+            where = table.c.id == domain_row.id
+            connection.execute(update(table).where(where).values(domain_row.values))
     for note in planned:
         note.seq = int(connection.execute(_next_seq(note.user_id)).scalar_one())
         connection.execute(insert(NOTIFICATIONS).values({**note.row, "seq": note.seq}))

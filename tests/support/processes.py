@@ -20,6 +20,7 @@ from tests.support.paths import REPO_ROOT
 
 START_TIMEOUT = float(os.environ.get("TEST_PROCESS_START_TIMEOUT", "60"))
 STOP_GRACE = 10.0
+WORKER_CLOSE_GRACE = 0.3
 
 
 class _CleanEnvMixin:
@@ -75,13 +76,16 @@ class ManagedProcess:
         log_path: Path,
         log_file: IO[str],
         close_signal: int = signal.SIGTERM,
+        close_grace: float = STOP_GRACE,
     ) -> None:
         self.name = name
         self.executor = executor
         self.log_path = log_path
         self._log_file = log_file
-        # What close() sends first; stop() always asks with SIGTERM.
+        # What close() sends first, and how long it then waits before SIGKILL; stop() always
+        # asks with SIGTERM and waits its own grace.
         self.close_signal = close_signal
+        self.close_grace = close_grace
 
     @property
     def pid(self) -> int | None:
@@ -172,17 +176,18 @@ class ManagedProcess:
 
 
 def close_all(procs: Iterable[ManagedProcess], grace: float = STOP_GRACE) -> None:
-    """Stop several processes for good at once: each its close_signal, one grace, SIGKILL.
+    """Stop several processes for good at once: each its close_signal and grace, then SIGKILL.
 
     Like ManagedProcess.stop(), but the waits overlap, so closing a whole stack takes as long
-    as its slowest process, not the sum of them all.
+    as its slowest process, not the sum of them all. `grace` caps each process's own.
     """
     procs = list(procs)
     for proc in procs:
         if proc.running():
             proc.send_signal(proc.close_signal)
-    deadline = time.monotonic() + grace
+    started = time.monotonic()
     for proc in procs:
+        deadline = started + min(grace, proc.close_grace)
         proc.wait(max(0.0, deadline - time.monotonic()))
     for proc in procs:
         proc.kill()
@@ -277,7 +282,12 @@ def start_worker(
         ready=rf"{re.escape(name)}@\S+ ready\.",
         **_common_kwargs(env, log_file, cwd),
     )
-    return _launch(ManagedProcess(name, executor, log_path, log_file), wait)
+    # Closed after a short grace: a prefork worker's warm (or cold) shutdown waits ~2 s for its
+    # pool processes, which poll their queue once a second, and every integration test closes
+    # one or more workers. What a test checks is never how a worker closes (tests of stopping
+    # call stop()); a task it leaves half done is the next test's to ignore (make_stack).
+    proc = ManagedProcess(name, executor, log_path, log_file, close_grace=WORKER_CLOSE_GRACE)
+    return _launch(proc, wait)
 
 
 def start_beat(
