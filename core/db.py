@@ -7,17 +7,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE as IDLE
 from sqlalchemy import Connection, Engine, Executable, Row, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from core.settings import get_settings
 
 log = logging.getLogger(__name__)
 AfterCommit = Callable[[], None]
+M = TypeVar("M")
 # Connections beyond the admitted API calls': socket handshakes, catch-up reads, /health.
 OUTSIDE_THE_GATE = 10
 
@@ -158,6 +161,23 @@ def adopt(session: Session, *instances: Any) -> None:
     for instance in instances:
         make_transient_to_detached(instance)
         session.add(instance)
+
+
+def as_changed(session: Session, model: type[M], row: Row[Any], changes: dict[str, Any]) -> M:
+    """The object of a row read with Core and changed by a Core statement, as now stored.
+
+    One the session already holds takes the new values as if loaded; otherwise one is built
+    from the row and `changes` and adopted, so nobody reads the row back.
+    """
+    instance = session.identity_map.get(identity_key(model, row.id))
+    if instance is not None:
+        for name, value in changes.items():
+            set_committed_value(instance, name, value)
+        return instance  # type: ignore[no-any-return]
+    columns = model.__table__.columns  # type: ignore[attr-defined]
+    instance = model(**{**{c.name: row._mapping[c.name] for c in columns}, **changes})
+    adopt(session, instance)
+    return instance
 
 
 def on_commit(session: Session, callback: AfterCommit) -> None:

@@ -191,7 +191,7 @@ class SocketGuard:
 
     def _check_queue(self, eio_sid: str, eio_socket: Any) -> None:
         """Cut a socket off, in the background, once its unsent data is over the cap."""
-        if eio_socket.closed or eio_sid in self.cutting:
+        if eio_socket.closed or eio_socket.closing or eio_sid in self.cutting:
             return
         size = queued_bytes(eio_socket)
         cap = self.settings.SOCKET_MAX_QUEUE_BYTES
@@ -207,7 +207,9 @@ class SocketGuard:
         self.cutting.discard(eio_sid)
         server = self.socketio.server
         eio_socket = server.eio.sockets.get(eio_sid)
-        if eio_socket is None or eio_socket.closed:
+        # `closing` from the start of close(): its disconnect handler may yield (Redis), and a
+        # sweep meanwhile must not cut the socket off, and count it, a second time.
+        if eio_socket is None or eio_socket.closed or eio_socket.closing:
             return
         metrics.count("socket_disconnects", reason=reason)
         raw = _raw_socket(server.environ.get(eio_sid))

@@ -7,15 +7,13 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Select, bindparam, or_, select, update
+from sqlalchemy import Row, Select, bindparam, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
-from core.db import adopt, read_reconnecting
+from core.db import adopt, as_changed, read_reconnecting
 from core.models import Campaign, Channel, User
 from core.models.base import new_id, utcnow
-from core.services import notification_writes
+from core.services import balances, notification_writes
 from core.services.errors import Forbidden, InvalidTransition, NotFound, Unauthorized
 from core.services.money import fee_of, format_minor
 from core.services.notification_writes import RECIPIENT_COLUMNS, RecipientRow
@@ -211,18 +209,6 @@ def _recipient(row: Row[Any], party: str) -> RecipientRow:
     )
 
 
-def _decided(session: Session, row: Row[Any], changes: dict[str, Any]) -> Campaign:
-    """The campaign as the decision leaves it, as an object of the session (not read again)."""
-    campaign = session.identity_map.get(identity_key(Campaign, row.id))
-    if campaign is not None:
-        for name, value in changes.items():
-            set_committed_value(campaign, name, value)
-        return campaign
-    campaign = Campaign(**{**{c.name: row._mapping[c.name] for c in CAMPAIGNS.c}, **changes})
-    adopt(session, campaign)
-    return campaign
-
-
 def _notify_decision(
     session: Session,
     row: Row[Any],
@@ -232,7 +218,7 @@ def _notify_decision(
     extra: dict[str, str] | None = None,
 ) -> Campaign:
     """Write the campaign's changes and the party's notification in one statement."""
-    campaign = _decided(session, row, changes)
+    campaign = as_changed(session, Campaign, row, changes)
     data = {**_snapshot(campaign, row.channel_name, row.advertiser_name), **(extra or {})}
     planned = notification_writes.plan(
         _recipient(row, recipient), notification_type, data, campaign_id=campaign.id
@@ -271,15 +257,7 @@ def complete(session: Session, user: User, campaign_id: str, fee_percent: Decima
     fee = fee_of(row.price, fee_percent)
     payout = row.price - fee
     now = utcnow()
-    # Added in SQL, onto the balance as it is when the row is written (never a stale read);
-    # a statement of its own: the notification's statement updates the same users row.
-    users = User.__table__
-    session.execute(
-        update(users).where(users.c.id == row.owner_id).values(balance=users.c.balance + payout)
-    )
-    owner = session.identity_map.get(identity_key(User, row.owner_id))
-    if owner is not None:
-        session.expire(owner, ["balance"])
+    balances.credit(session, row.owner_id, payout)
     changes = {"status": "completed", "fee": fee, "payout": payout, "updated_at": now,
                "completed_at": now}  # fmt: skip
     extra = {"payout": format_minor(payout), "fee": format_minor(fee)}

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
+from core.db import as_changed
 from core.models import User, Withdrawal
 from core.models.base import utcnow
+from core.services import balances, notification_writes
 from core.services.errors import (
     DomainError,
     Forbidden,
@@ -17,7 +21,7 @@ from core.services.errors import (
     NotFound,
 )
 from core.services.money import format_minor
-from core.services.notifications import notify
+from core.services.notification_writes import RECIPIENT_COLUMNS, RecipientRow
 
 
 def request_withdrawal(session: Session, user: User, amount: int) -> Withdrawal:
@@ -53,57 +57,60 @@ def list_withdrawals(session: Session, user: User) -> Sequence[Withdrawal]:
     return session.scalars(query).all()
 
 
+WITHDRAWALS = Withdrawal.__table__
+
+
+@cache
+def _decision_context() -> Select[Any]:
+    """The withdrawal (row locked) and its owner as a recipient, in one query.
+
+    Built once, with the parameter `withdrawal_id` (see notification_writes).
+    """
+    owner = User.__table__.alias("owner")
+    return (
+        select(
+            *WITHDRAWALS.c, *(owner.c[name].label(f"owner_{name}") for name in RECIPIENT_COLUMNS)
+        )
+        .join_from(WITHDRAWALS, owner, owner.c.id == WITHDRAWALS.c.user_id)
+        .where(WITHDRAWALS.c.id == bindparam("withdrawal_id"))
+        .with_for_update(of=WITHDRAWALS)
+    )
+
+
 def _decide(session: Session, admin: User, withdrawal_id: str, to: str) -> Withdrawal:
-    """Move a pending withdrawal to processed or rejected, as an admin."""
+    """Move a pending withdrawal to processed or rejected, as an admin; the owner hears.
+
+    One locked read, then the change and the notification in one statement; a rejection
+    first returns the amount onto the owner's balance.
+    """
     if admin.role != "admin":
         raise NotFound("withdrawal not found")
-    query = (
-        select(Withdrawal)
-        .where(Withdrawal.id == withdrawal_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    withdrawal = session.scalars(query).one_or_none()
-    if withdrawal is None:
+    row = session.execute(_decision_context(), {"withdrawal_id": withdrawal_id}).first()
+    if row is None:
         raise NotFound("withdrawal not found", details={"withdrawal_id": withdrawal_id})
-    if withdrawal.status != "pending":
+    if row.status != "pending":
         raise InvalidTransition(
-            f"cannot move a {withdrawal.status} withdrawal to {to}",
-            details={"from": withdrawal.status, "to": to},
+            f"cannot move a {row.status} withdrawal to {to}",
+            details={"from": row.status, "to": to},
         )
-    withdrawal.status = to
-    withdrawal.decided_at = utcnow()
-    withdrawal.decided_by = admin.id
-    return withdrawal
-
-
-def _tell_owner(session: Session, owner: User, withdrawal: Withdrawal) -> None:
-    """Notify the owner of the decision on their money (a required type)."""
+    if to == "rejected":
+        balances.credit(session, row.user_id, row.amount)
+    changes = {"status": to, "decided_at": utcnow(), "decided_by": admin.id}
+    withdrawal = as_changed(session, Withdrawal, row, changes)
+    recipient = RecipientRow(**{name: row._mapping[f"owner_{name}"] for name in RECIPIENT_COLUMNS})
     data = {"withdrawal_id": withdrawal.id, "amount": format_minor(withdrawal.amount)}
-    notify(session, owner, f"withdrawal_{withdrawal.status}", data)
-
-
-def _owner(session: Session, withdrawal: Withdrawal) -> User:
-    """The withdrawal's owner, locked: their balance may change and their seq is taken next."""
-    return session.scalars(
-        select(User)
-        .where(User.id == withdrawal.user_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    # Required types: the owner hears of every decision on their money.
+    planned = notification_writes.plan(recipient, f"withdrawal_{to}", data)
+    domain = notification_writes.DomainRow(WITHDRAWALS, changes, id=withdrawal.id)
+    notification_writes.write_in_session(session, [planned], before=[domain])
+    return withdrawal
 
 
 def process(session: Session, admin: User, withdrawal_id: str) -> Withdrawal:
     """An admin marks a withdrawal paid; the reserved amount leaves for good; the owner hears."""
-    withdrawal = _decide(session, admin, withdrawal_id, "processed")
-    _tell_owner(session, _owner(session, withdrawal), withdrawal)
-    return withdrawal
+    return _decide(session, admin, withdrawal_id, "processed")
 
 
 def reject(session: Session, admin: User, withdrawal_id: str) -> Withdrawal:
     """An admin rejects a withdrawal; the amount returns to the balance; the owner hears."""
-    withdrawal = _decide(session, admin, withdrawal_id, "rejected")
-    owner = _owner(session, withdrawal)
-    owner.balance += withdrawal.amount
-    _tell_owner(session, owner, withdrawal)
-    return withdrawal
+    return _decide(session, admin, withdrawal_id, "rejected")
