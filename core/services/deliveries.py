@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, null, or_, select, update
+from sqlalchemy import ColumnElement, Update, and_, bindparam, func, null, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from core.models import Delivery, MessengerLink, Notification, User
@@ -78,26 +80,55 @@ def load(session: Session, delivery_ids: Sequence[str], with_link: bool = False)
     `with_link` also loads the recipient's linked account on the delivery's channel (the
     messengers), an outer join the inbox and email channels do not pay for.
     """
-    columns: list[Any] = [Delivery.id, Delivery.channel, Delivery.attempts, Notification, User]
+    return _loaded(session, Delivery.__table__, delivery_ids, with_link)
+
+
+def _loaded(
+    session: Session, source: Any, delivery_ids: Sequence[str] | None, with_link: bool
+) -> list[Claimed]:
+    """Load Claimed items for deliveries read from `source` (the table, or the claim's CTE)."""
+    d = source.c
+    columns: list[Any] = [d.id, d.channel, d.attempts, Notification, User]
     query = (
         select(*columns, MessengerLink.external_id if with_link else null())
-        .join(Notification, Delivery.notification_id == Notification.id)
+        .select_from(source)
+        .join(Notification, d.notification_id == Notification.id)
         .join(User, Notification.user_id == User.id)
-        .where(Delivery.id.in_(list(delivery_ids)))
     )
+    if delivery_ids is not None:
+        query = query.where(d.id.in_(list(delivery_ids)))
     if with_link:
-        linked = and_(MessengerLink.user_id == User.id, MessengerLink.channel == Delivery.channel)
+        linked = and_(MessengerLink.user_id == User.id, MessengerLink.channel == d.channel)
         query = query.outerjoin(MessengerLink, linked)
+    if source is not Delivery.__table__:
+        query = query.add_cte(source)
     rows = session.execute(query).all()
     return [Claimed(d, channel, n, u, attempts, link) for d, channel, attempts, n, u, link in rows]
 
 
 def claim_and_load(
-    session: Session, delivery_ids: Sequence[str], lease_seconds: int
+    session: Session, delivery_ids: Sequence[str], lease_seconds: int, with_link: bool = False
 ) -> list[Claimed]:
-    """Take every claimable delivery of a batch and load what performing them needs."""
-    won = claim_many(session, delivery_ids, lease_seconds)
-    return load(session, won) if won else []
+    """Take every claimable delivery of a batch and load what performing them needs.
+
+    On PostgreSQL the claim is a data-modifying CTE of the loading query: one round trip,
+    where a claim and then a load were two. Other databases run claim_many, then load.
+    """
+    if not delivery_ids:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        won = claim_many(session, delivery_ids, lease_seconds)
+        return load(session, won, with_link) if won else []
+    now = utcnow()
+    c = Delivery.__table__.c
+    claimed = (
+        update(Delivery.__table__)
+        .where(c.id.in_(list(delivery_ids)), _claimable(now, lease_seconds, c))
+        .values(status="sending", claimed_at=now, attempts=c.attempts + 1)
+        .returning(c.id, c.channel, c.attempts, c.notification_id)
+        .cte("claimed")
+    )
+    return _loaded(session, claimed, None, with_link)
 
 
 def finish(session: Session, delivery_id: str, **fields: Any) -> None:
@@ -110,10 +141,19 @@ def finish(session: Session, delivery_id: str, **fields: Any) -> None:
 
 
 def finish_many(session: Session, sent: Sequence[tuple[str, str | None]]) -> None:
-    """Record many sends at once, as (delivery id, provider message id): one executemany."""
+    """Record many sends at once, as (delivery id, provider message id).
+
+    On PostgreSQL one statement joins the pairs passed as two arrays (psycopg2 would send an
+    executemany as one statement per row); other databases run an executemany.
+    """
     if not sent:
         return
     table = Delivery.__table__
+    now = utcnow()
+    if session.get_bind().dialect.name == "postgresql":
+        ids, message_ids = zip(*sent, strict=True)
+        session.execute(_finish_pairs(), {"ids": list(ids), "mids": list(message_ids), "at": now})
+        return
     statement = (
         update(table)
         .where(table.c.id == bindparam("d_id"), table.c.status == "sending")
@@ -124,8 +164,31 @@ def finish_many(session: Session, sent: Sequence[tuple[str, str | None]]) -> Non
             provider_message_id=bindparam("d_mid", type_=table.c.provider_message_id.type),
         )
     )
-    now = utcnow()
     session.connection().execute(statement, [{"d_id": d, "d_at": now, "d_mid": m} for d, m in sent])
+
+
+@cache
+def _finish_pairs() -> Update:
+    """PostgreSQL: mark sent the deliveries of `ids`, each with its message id of `mids`."""
+    table = Delivery.__table__
+    pairs = (
+        func.unnest(
+            bindparam("ids", type_=postgresql.ARRAY(table.c.id.type)),
+            bindparam("mids", type_=postgresql.ARRAY(table.c.provider_message_id.type)),
+        )
+        .table_valued("id", "mid")
+        .render_derived(name="sent")
+    )
+    return (
+        update(table)
+        .where(table.c.id == pairs.c.id, table.c.status == "sending")
+        .values(
+            status="sent",
+            finished_at=bindparam("at", type_=table.c.finished_at.type),
+            error=None,
+            provider_message_id=pairs.c.mid,
+        )
+    )
 
 
 def fail(session: Session, delivery_id: str, error: str) -> None:

@@ -23,11 +23,10 @@ from typing import Any, Literal, Protocol
 from core import metrics
 from core.services.deliveries import (
     Claimed,
-    claim_many,
+    claim_and_load,
     fail,
     finish,
     finish_many,
-    load,
     release,
     renew,
     suppress,
@@ -252,9 +251,8 @@ def deliver(
     """
     result = BatchResult()
     with session_factory() as session:
-        won = claim_many(session, delivery_ids, lease_seconds)
-        claimed = load(session, won, with_link=adapter.needs_link) if won else []
-    result.skipped = len(delivery_ids) - len(won)
+        claimed = claim_and_load(session, delivery_ids, lease_seconds, adapter.needs_link)
+    result.skipped = len(delivery_ids) - len(claimed)
     if not claimed:
         return result
     recorded: set[str] = set()

@@ -120,6 +120,38 @@ def test_finish_records_the_send_and_the_provider_s_columns(db, make, user):
     assert done.finished_at is not None
 
 
+def test_finish_many_gives_each_send_its_own_message_id(db, make, user):
+    ids = new_deliveries(db, make, user, count=4)
+    for delivery_id in ids[:3]:
+        claim(db, delivery_id)  # the fourth stays pending: not this batch's to record
+
+    with db.scope() as session:
+        deliveries.finish_many(
+            session, [(ids[0], "sg-a"), (ids[1], None), (ids[2], "sg-c"), (ids[3], "sg-d")]
+        )
+
+    stored = [row(db, delivery_id) for delivery_id in ids]
+    assert [(d.status, d.provider_message_id) for d in stored] == [
+        ("sent", "sg-a"), ("sent", None), ("sent", "sg-c"), ("pending", None)
+    ]  # fmt: skip
+    assert all(d.finished_at is not None for d in stored[:3])
+
+
+def test_claim_and_load_takes_only_the_claimable_and_loads_them(db, make, user):
+    ids = new_deliveries(db, make, user, count=3)
+    claim(db, ids[1])  # someone else's, lease running
+
+    with db.scope() as session:
+        claimed = deliveries.claim_and_load(session, [*ids, "missing"], LEASE)
+        got = sorted(
+            (c.delivery_id, c.attempts, c.user.email, c.notification.title) for c in claimed
+        )
+
+    titles = {ids[0]: "t0", ids[2]: "t2"}
+    assert got == sorted((i, 1, "ann@example.com", titles[i]) for i in (ids[0], ids[2]))
+    assert [row(db, i).status for i in ids] == ["sending"] * 3
+
+
 def test_fail_records_the_error_for_good(db, make, user):
     [delivery_id] = new_deliveries(db, make, user)
     claim(db, delivery_id)
