@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg2
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE as IDLE
 from sqlalchemy import Connection, Engine, Executable, Row, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, make_transient_to_detached, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -59,13 +61,12 @@ def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
     # their catch-up, /health), so an admitted call does not wait for a connection.
     # A call never hangs on a database that is gone: connecting gives up after 3 s, and a
     # caller outside that gate (a socket's handshake, a worker) waits at most 5 s for the pool.
-    # Workers ping each connection they take (a round trip beside a task's work). The web
+    # Workers ping a connection they take after it sat idle (_ping_if_idle). The web
     # process does not (init_web_pool): its reads retry once on a connection found dead
     # (read_reconnecting), and any other call answers 503 while the pool renews itself.
     # Recycling bounds how long a connection lives, below the idle timeouts of proxies.
     engine = create_engine(
         url,
-        pool_pre_ping=pre_ping,
         pool_recycle=1800,
         pool_size=get_settings().MAX_CONCURRENT_REQUESTS + OUTSIDE_THE_GATE,
         max_overflow=0,
@@ -82,7 +83,36 @@ def make_engine(url: str, *, pre_ping: bool = True) -> Engine:
         },
     )
     event.listen(engine, "checkin", _driver_transactions)
+    if pre_ping:
+        event.listen(engine, "checkin", _note_idle)
+        event.listen(engine, "checkout", _ping_if_idle)
     return engine
+
+
+# A connection given back this recently is taken as alive, as pools such as HikariCP do (their
+# 500 ms bypass): a busy worker takes connections many times a second, and SQLAlchemy's
+# pre-ping cost a round trip per transaction, a tenth of a live task's CPU (BENCHMARKS.md).
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _note_idle(_dbapi_connection: Any, record: Any) -> None:
+    """Remember when the connection went back to the pool."""
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Ping a connection idle for a while; a dead one is replaced (the pool retries checkout)."""
+    idle_since = record.info.get("idle_since")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return  # new, or in use a moment ago
+    try:
+        # In autocommit, or the ping would open the transaction the caller's BEGIN belongs to.
+        dbapi_connection.autocommit = True
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        dbapi_connection.autocommit = False
+    except psycopg2.Error as exc:
+        raise DisconnectionError(f"pooled connection found dead: {exc}") from exc
 
 
 def _disable_pysqlite_begin(dbapi_conn: Any, _record: Any) -> None:

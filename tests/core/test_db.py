@@ -106,3 +106,29 @@ def test_an_autocommit_scope_writes_without_a_transaction_and_pools_it_back(app_
         assert driver.autocommit is False
         with get_engine().connect() as conn:
             assert conn.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
+
+
+def test_a_worker_pool_replaces_a_connection_that_died_while_idle(app_database, monkeypatch):
+    from sqlalchemy import text
+
+    from core import db as core_db
+
+    if not app_database.is_postgres:
+        pytest.skip("a SQLite file has no server connection to lose")
+    engine = core_db.make_engine(app_database.url, pre_ping=True)
+    try:
+        with engine.connect() as conn:
+            first = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        # Given back a moment ago: taken again without a ping, so the same connection.
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() == first
+        with app_database.scope() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first})
+        monkeypatch.setattr(core_db, "PING_AFTER_IDLE_SECONDS", 0.0)
+        # Idle past the threshold: pinged, found dead, replaced before the caller sees it.
+        with engine.connect() as conn:
+            second = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+        assert second != first
+    finally:
+        engine.dispose()
