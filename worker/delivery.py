@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from core.db import session_scope
@@ -88,4 +88,5 @@ def deliver(channel: str, delivery_ids: Sequence[str]) -> engine.BatchResult:
         lease_seconds=settings.DELIVERY_LEASE_SECONDS,
         max_attempts=settings.DELIVERY_MAX_ATTEMPTS,
         on_unlink=forget_account,
+        claim_factory=partial(session_scope, autocommit=True),
     )

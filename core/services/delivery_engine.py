@@ -242,15 +242,19 @@ def deliver(
     lease_seconds: int,
     max_attempts: int,
     on_unlink: Unlinker | None = None,
+    claim_factory: Callable[[], Any] | None = None,
 ) -> BatchResult:
     """Claim the batch, send what was won through `adapter`, and record each outcome.
+
+    `claim_factory` opens the claim's session if not `session_factory`: the claim is one
+    statement on PostgreSQL, which needs no transaction around it (session_scope(autocommit)).
 
     Only claimed deliveries are sent, so a duplicated or redelivered task sends nothing twice.
     If the adapter raises (or the task is interrupted), the deliveries without an outcome go
     back to pending before the error propagates, for the task's retry or the sweeper.
     """
     result = BatchResult()
-    with session_factory() as session:
+    with (claim_factory or session_factory)() as session:
         claimed = claim_and_load(session, delivery_ids, lease_seconds, adapter.needs_link)
     result.skipped = len(delivery_ids) - len(claimed)
     if not claimed:
