@@ -88,5 +88,5 @@ def deliver(channel: str, delivery_ids: Sequence[str]) -> engine.BatchResult:
         lease_seconds=settings.DELIVERY_LEASE_SECONDS,
         max_attempts=settings.DELIVERY_MAX_ATTEMPTS,
         on_unlink=forget_account,
-        claim_factory=partial(session_scope, autocommit=True),
+        one_statement_factory=partial(session_scope, autocommit=True),
     )

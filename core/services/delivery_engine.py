@@ -242,19 +242,21 @@ def deliver(
     lease_seconds: int,
     max_attempts: int,
     on_unlink: Unlinker | None = None,
-    claim_factory: Callable[[], Any] | None = None,
+    one_statement_factory: Callable[[], Any] | None = None,
 ) -> BatchResult:
     """Claim the batch, send what was won through `adapter`, and record each outcome.
 
-    `claim_factory` opens the claim's session if not `session_factory`: the claim is one
-    statement on PostgreSQL, which needs no transaction around it (session_scope(autocommit)).
+    `one_statement_factory`, if given, opens the sessions whose work is one statement on
+    PostgreSQL (the claim; recording a group that was all sent), which need no transaction
+    around them (session_scope(autocommit=True)).
 
     Only claimed deliveries are sent, so a duplicated or redelivered task sends nothing twice.
     If the adapter raises (or the task is interrupted), the deliveries without an outcome go
     back to pending before the error propagates, for the task's retry or the sweeper.
     """
     result = BatchResult()
-    with (claim_factory or session_factory)() as session:
+    single = one_statement_factory or session_factory
+    with single() as session:
         claimed = claim_and_load(session, delivery_ids, lease_seconds, adapter.needs_link)
     result.skipped = len(delivery_ids) - len(claimed)
     if not claimed:
@@ -272,7 +274,9 @@ def deliver(
 
     def flush() -> None:
         nonlocal batch, flushed_at
-        _record(session_factory, batch, max_attempts, result, adapter.channel, on_unlink)
+        # All plain sends: one statement (finish_many); anything else, a transaction.
+        factory = single if all(_plain_send(o) for _, o in batch) else session_factory
+        _record(factory, batch, max_attempts, result, adapter.channel, on_unlink)
         recorded.update(item.delivery_id for item, _ in batch)
         batch, flushed_at = [], time.monotonic()
 
@@ -342,6 +346,11 @@ class _LeaseRenewer:
                 )
 
 
+def _plain_send(outcome: Outcome) -> bool:
+    """A send whose only stored column is the provider's message id (finish_many's case)."""
+    return outcome.kind == "sent" and set(outcome.extra) <= {"provider_message_id"}
+
+
 def _record(
     session_factory: Callable[[], Any],
     outcomes: list[tuple[Claimed, Outcome]],
@@ -356,12 +365,12 @@ def _record(
     with session_factory() as session:
         sent_ = [(i, o) for i, o in outcomes if o.kind == "sent"]
         # The common case in one statement; other stored columns take the row-by-row path.
-        plain = [(i, o) for i, o in sent_ if set(o.extra) <= {"provider_message_id"}]
+        plain = [(i, o) for i, o in sent_ if _plain_send(o)]
         finish_many(
             session, [(i.delivery_id, o.extra.get("provider_message_id")) for i, o in plain]
         )
         for item, outcome in sent_:
-            if not set(outcome.extra) <= {"provider_message_id"}:
+            if not _plain_send(outcome):
                 finish(session, item.delivery_id, **outcome.extra)
         result.sent += len(sent_)
         for item, outcome in outcomes:
