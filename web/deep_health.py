@@ -9,6 +9,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+import socketio as socketio_pkg
 from celery import Celery
 from sqlalchemy import text
 
@@ -16,9 +17,9 @@ from core import probes
 from core.db import get_engine
 from core.rooms import SOCKETIO_CHANNEL
 from core.safety import review
-from core.settings import Settings
+from core.settings import Settings, get_settings
 from web.extensions import socketio
-from web.queue import PROBE_ROOM_PREFIX
+from web.queue import PROBE_ROOM_PREFIX, start_listener
 
 CANARY_TASK = "health.canary"
 QUEUES = ("realtime", "email", "messengers", "maintenance")
@@ -58,22 +59,35 @@ def _redis() -> dict[str, Any]:
 
 
 def _message_queue() -> dict[str, Any]:
-    """Publish a probe on the Socket.IO channel and wait for this process's listener to read it."""
-    server = socketio.server
-    if not server.manager_initialized:
-        # The listener normally starts with the first socket; a probe may start it sooner.
-        server.manager_initialized = True
-        server.manager.initialize()
-    manager = server.manager
+    """Publish a probe on the Socket.IO channel and wait for this process's listener to read it.
+
+    Published as a worker publishes (another host id, straight to Redis): the manager's own
+    emit() hands a message to this process at once and its listener skips it when it comes
+    back, so a probe sent that way proved nothing about the subscription.
+    """
+    manager = start_listener(socketio.server)
     room = f"{PROBE_ROOM_PREFIX}{uuid.uuid4().hex}"
     heard = manager.probes[room] = threading.Event()
+    deadline = time.monotonic() + LISTENER_TIMEOUT
     try:
-        manager.emit("probe", {}, namespace="/", room=room)
-        if not heard.wait(LISTENER_TIMEOUT):
-            return {"status": "fail", "error": f"listener silent for {LISTENER_TIMEOUT:g} s"}
+        # Again every 0.2 s: a listener started just now subscribes a moment later, and a
+        # message published before that reaches nobody.
+        while not heard.is_set():
+            if time.monotonic() >= deadline:
+                return {"status": "fail", "error": f"listener silent for {LISTENER_TIMEOUT:g} s"}
+            _probe_publisher().emit("probe", {}, namespace="/", room=room)
+            heard.wait(min(0.2, max(0.0, deadline - time.monotonic())))
     finally:
         manager.probes.pop(room, None)
     return {}
+
+
+@lru_cache(maxsize=1)
+def _probe_publisher() -> socketio_pkg.RedisManager:
+    """A write-only manager, like a worker's, whose messages this process's listener reads."""
+    return socketio_pkg.RedisManager(
+        get_settings().redis_url, channel=SOCKETIO_CHANNEL, write_only=True
+    )
 
 
 def _send_canaries(timeout: float) -> dict[str, str]:
@@ -136,7 +150,7 @@ def deep_report(settings: Settings) -> tuple[dict[str, Any], bool]:
     sent_at = time.monotonic()
     canaries = _timed(lambda: {"tokens": _send_canaries(timeout)})
     checks["database"] = _timed(_database)
-    # The listener first: it may start this process's subscription, which the Redis check counts.
+    # The listener first: once it has read the probe, the Redis check counts its subscription.
     checks["message_queue"] = _timed(_message_queue)
     checks["redis"] = _timed(_redis)
     checks["beat"] = _timed(lambda: _beat(settings))

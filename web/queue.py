@@ -92,6 +92,19 @@ class CatchUpRedisManager(RoomIndexMixin, socketio.RedisManager):
             self._last_yield = time.monotonic()
 
 
+def start_listener(server: Any) -> CatchUpRedisManager:
+    """Start the process's message-queue listener now, if no socket has started it yet.
+
+    python-socketio starts it with the first socket; a web process then hears nothing and
+    counts as no listener (deep health's `socketio_listeners`) until a client connects.
+    """
+    if not server.manager_initialized:
+        server.manager_initialized = True
+        server.manager.initialize()
+    manager: CatchUpRedisManager = server.manager
+    return manager
+
+
 def notifications_in(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The `notification` payloads among held messages."""
     payloads = []
