@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+from tests.support.app_probe import run_app_probe
 
-from tests.support.paths import REPO_ROOT
-
-# Its own interpreter, as tests/web/test_socketio_route.py: create_app() installs process-wide
-# things. python-socketio hands a process's own emits to it at once and its listener skips them
+# python-socketio hands a process's own emits to it at once and its listener skips them
 # when they come back from Redis, so a probe sent with emit() passed with no listener at all.
 PROBE = """
 import json
@@ -31,12 +25,5 @@ print(json.dumps(seen))
 
 
 def test_the_probe_fails_without_a_listener_and_passes_with_one(redis_url: str) -> None:
-    env = {**os.environ, "APP_ENV": "development", "ASYNC_MODE": "threading"}
-    env["REDIS_URL"] = redis_url
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-        timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = run_app_probe(PROBE, redis_url)
     assert seen == {"without": "fail", "with": "ok"}

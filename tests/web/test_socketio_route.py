@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
+from tests.support.app_probe import run_app_probe
 
-from tests.support.paths import REPO_ROOT
-
-# Runs in its own interpreter: create_app() installs process-wide things (the dispatcher, the
-# Socket.IO server) that the other tests in this process must not inherit.
 PROBE = """
 import json
 from flask import request
@@ -28,12 +21,5 @@ print(json.dumps(seen))
 
 def test_the_socket_io_path_matches_a_rule_for_both_transports(redis_url: str) -> None:
     """No NotFound or WebsocketMismatch (with its traceback) is stored per Socket.IO event."""
-    env = {**os.environ, "APP_ENV": "development", "ASYNC_MODE": "threading"}
-    env["REDIS_URL"] = redis_url
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
-        timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = run_app_probe(PROBE, redis_url)
     assert seen == {"polling": "None", "websocket": "None"}
