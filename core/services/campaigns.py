@@ -16,7 +16,7 @@ from core.models.base import new_id, utcnow
 from core.services import balances, notification_writes
 from core.services.errors import Forbidden, InvalidTransition, NotFound, Unauthorized
 from core.services.money import fee_of, format_minor
-from core.services.notification_writes import RECIPIENT_COLUMNS, RecipientRow
+from core.services.notification_writes import RecipientRow
 
 # from-state -> allowed to-states
 TRANSITIONS: dict[str, frozenset[str]] = {
@@ -56,7 +56,7 @@ def _creation_context() -> Select[Any]:
             channels.c.id.label("channel_id"),
             channels.c.name.label("channel_name"),
             channels.c.price.label("channel_price"),
-            *(owner.c[name].label(f"owner_{name}") for name in RECIPIENT_COLUMNS),
+            *RecipientRow.columns(owner, "owner_"),
         )
         .select_from(
             users.outerjoin(channels, channels.c.id == channel_id).outerjoin(
@@ -103,7 +103,7 @@ def create_campaign(
         "completed_at": None,
     }
     campaign = Campaign(**values)
-    owner = RecipientRow(**{name: row._mapping[f"owner_{name}"] for name in RECIPIENT_COLUMNS})
+    owner = RecipientRow.from_row(row, "owner_")
     planned = notification_writes.plan(
         owner,
         "new_campaign",
@@ -174,9 +174,9 @@ def _decision_context() -> Select[Any]:
     users, channels = User.__table__, Channel.__table__
     owner, advertiser = users.alias("owner"), users.alias("advertiser")
     parties = [
-        party.c[name].label(f"{party.name}_recipient_{name}")
+        column
         for party in (owner, advertiser)
-        for name in RECIPIENT_COLUMNS
+        for column in RecipientRow.columns(party, f"{party.name}_recipient_")
     ]
     return (
         select(
@@ -204,9 +204,7 @@ def _decision(session: Session, user: User, campaign_id: str) -> Row[Any]:
 
 def _recipient(row: Row[Any], party: str) -> RecipientRow:
     """The owner or the advertiser of a _decision row, as a notification's recipient."""
-    return RecipientRow(
-        **{name: row._mapping[f"{party}_recipient_{name}"] for name in RECIPIENT_COLUMNS}
-    )
+    return RecipientRow.from_row(row, f"{party}_recipient_")
 
 
 def _notify_decision(

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from core.models import Delivery, MessengerLink, Notification, User
 from core.models.base import utcnow
 
+DELIVERIES = Delivery.__table__
+
 
 @dataclass(frozen=True)
 class Claimed:
@@ -61,17 +63,21 @@ def claim_many(session: Session, delivery_ids: Sequence[str], lease_seconds: int
     """Take every claimable delivery of a batch in one statement; returns the ids won."""
     if not delivery_ids:
         return []
+    won = session.scalars(_claiming(delivery_ids, lease_seconds).returning(DELIVERIES.c.id))
+    return list(won.all())
+
+
+def _claiming(delivery_ids: Sequence[str], lease_seconds: int) -> Update:
+    """The claim of a batch: its claimable deliveries become this caller's, leased from now."""
     now = utcnow()
     # On the table, not the class: nothing claimed is loaded yet, and the ORM's bulk-update
     # bookkeeping was a third of a live task's CPU (docs/BENCHMARKS.md, B4).
-    c = Delivery.__table__.c
-    won = session.scalars(
-        update(Delivery.__table__)
+    c = DELIVERIES.c
+    return (
+        update(DELIVERIES)
         .where(c.id.in_(list(delivery_ids)), _claimable(now, lease_seconds, c))
         .values(status="sending", claimed_at=now, attempts=c.attempts + 1)
-        .returning(c.id)
-    ).all()
-    return list(won)
+    )
 
 
 def load(session: Session, delivery_ids: Sequence[str], with_link: bool = False) -> list[Claimed]:
@@ -80,7 +86,7 @@ def load(session: Session, delivery_ids: Sequence[str], with_link: bool = False)
     `with_link` also loads the recipient's linked account on the delivery's channel (the
     messengers), an outer join the inbox and email channels do not pay for.
     """
-    return _loaded(session, Delivery.__table__, delivery_ids, with_link)
+    return _loaded(session, DELIVERIES, delivery_ids, with_link)
 
 
 def _loaded(
@@ -100,7 +106,7 @@ def _loaded(
     if with_link:
         linked = and_(MessengerLink.user_id == User.id, MessengerLink.channel == d.channel)
         query = query.outerjoin(MessengerLink, linked)
-    if source is not Delivery.__table__:
+    if source is not DELIVERIES:
         query = query.add_cte(source)
     rows = session.execute(query).all()
     return [Claimed(d, channel, n, u, attempts, link) for d, channel, attempts, n, u, link in rows]
@@ -119,12 +125,9 @@ def claim_and_load(
     if session.get_bind().dialect.name != "postgresql":
         won = claim_many(session, delivery_ids, lease_seconds)
         return load(session, won, with_link) if won else []
-    now = utcnow()
-    c = Delivery.__table__.c
+    c = DELIVERIES.c
     claimed = (
-        update(Delivery.__table__)
-        .where(c.id.in_(list(delivery_ids)), _claimable(now, lease_seconds, c))
-        .values(status="sending", claimed_at=now, attempts=c.attempts + 1)
+        _claiming(delivery_ids, lease_seconds)
         .returning(c.id, c.channel, c.attempts, c.notification_id)
         .cte("claimed")
     )
@@ -148,7 +151,7 @@ def finish_many(session: Session, sent: Sequence[tuple[str, str | None]]) -> Non
     """
     if not sent:
         return
-    table = Delivery.__table__
+    table = DELIVERIES
     now = utcnow()
     if session.get_bind().dialect.name == "postgresql":
         ids, message_ids = zip(*sent, strict=True)
@@ -170,7 +173,7 @@ def finish_many(session: Session, sent: Sequence[tuple[str, str | None]]) -> Non
 @cache
 def _finish_pairs() -> Update:
     """PostgreSQL: mark sent the deliveries of `ids`, each with its message id of `mids`."""
-    table = Delivery.__table__
+    table = DELIVERIES
     pairs = (
         func.unnest(
             bindparam("ids", type_=postgresql.ARRAY(table.c.id.type)),

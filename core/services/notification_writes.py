@@ -51,6 +51,16 @@ class RecipientRow:
     email_undeliverable_at: datetime | None
     email_undeliverable_reason: str | None
 
+    @staticmethod
+    def columns(users: Any, prefix: str) -> list[Any]:
+        """These columns of a users table (or alias), labelled `<prefix><name>` for a query."""
+        return [users.c[name].label(f"{prefix}{name}") for name in RECIPIENT_COLUMNS]
+
+    @classmethod
+    def from_row(cls, row: Any, prefix: str) -> RecipientRow:
+        """The recipient read by a query that selected columns(…, prefix)."""
+        return cls(**{name: row._mapping[f"{prefix}{name}"] for name in RECIPIENT_COLUMNS})
+
 
 # A loaded User has every one of those attributes, so either will do.
 Recipient = User | RecipientRow

@@ -21,7 +21,7 @@ from core.services.errors import (
     NotFound,
 )
 from core.services.money import format_minor
-from core.services.notification_writes import RECIPIENT_COLUMNS, RecipientRow
+from core.services.notification_writes import RecipientRow
 
 
 def request_withdrawal(session: Session, user: User, amount: int) -> Withdrawal:
@@ -68,9 +68,7 @@ def _decision_context() -> Select[Any]:
     """
     owner = User.__table__.alias("owner")
     return (
-        select(
-            *WITHDRAWALS.c, *(owner.c[name].label(f"owner_{name}") for name in RECIPIENT_COLUMNS)
-        )
+        select(*WITHDRAWALS.c, *RecipientRow.columns(owner, "owner_"))
         .join_from(WITHDRAWALS, owner, owner.c.id == WITHDRAWALS.c.user_id)
         .where(WITHDRAWALS.c.id == bindparam("withdrawal_id"))
         .with_for_update(of=WITHDRAWALS)
@@ -97,7 +95,7 @@ def _decide(session: Session, admin: User, withdrawal_id: str, to: str) -> Withd
         balances.credit(session, row.user_id, row.amount)
     changes = {"status": to, "decided_at": utcnow(), "decided_by": admin.id}
     withdrawal = as_changed(session, Withdrawal, row, changes)
-    recipient = RecipientRow(**{name: row._mapping[f"owner_{name}"] for name in RECIPIENT_COLUMNS})
+    recipient = RecipientRow.from_row(row, "owner_")
     data = {"withdrawal_id": withdrawal.id, "amount": format_minor(withdrawal.amount)}
     # Required types: the owner hears of every decision on their money.
     planned = notification_writes.plan(recipient, f"withdrawal_{to}", data)
