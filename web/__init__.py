@@ -160,6 +160,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     presence = Presence(client)
     app.extensions["presence"] = presence
     guard = SocketGuard(socketio, settings)
-    guard.install()
+    guard.install(writers_behind=manager.writers_behind)
     register_handlers(socketio, manager, presence, guard)
     return app

@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 1.0
 # A queue this short cannot be near the cap; nothing measures it.
 SHORT_QUEUE = 4
+# A writer with this many packets waiting has fallen behind what is queued for it: the listener
+# is told to let the writers run (web/queue.py) before the queue can grow towards the cap.
+BEHIND_QUEUE = 8
 
 
 def worth_measuring(length: int) -> bool:
@@ -93,8 +96,8 @@ class SocketGuard:
         self.cutting: set[str] = set()
         self.sweeping = False
 
-    def install(self) -> None:
-        """Wrap the engine.io message and disconnect handlers of the Socket.IO server."""
+    def install(self, writers_behind: Callable[[], None] = lambda: None) -> None:
+        """Wrap the engine.io handlers; `writers_behind` is called when a socket's queue is long."""
         eio = self.socketio.server.eio
         on_message = eio.handlers["message"]
         on_disconnect = eio.handlers["disconnect"]
@@ -113,7 +116,12 @@ class SocketGuard:
         def queue_packet(eio_sid: str, pkt: Any) -> None:
             send_packet(eio_sid, pkt)
             eio_socket = eio.sockets.get(eio_sid)
-            if eio_socket is not None and worth_measuring(eio_socket.queue.qsize()):
+            if eio_socket is None:
+                return
+            length = eio_socket.queue.qsize()
+            if length >= BEHIND_QUEUE:
+                writers_behind()
+            if worth_measuring(length):
                 self._check_queue(eio_sid, eio_socket)
 
         eio.on("message", message)
