@@ -11,11 +11,14 @@ time) and raw `--format raw` stacks under var/bench/profile-*/.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import subprocess
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import psutil
 
 from bench.figures import Runner
 from bench.procs import ROOT, tree
@@ -32,15 +35,22 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument(
+        "--gil", action="store_true", help="sample only threads holding the GIL (CPU, not waits)"
+    )
+    parser.add_argument(
+        "--no-spy", action="store_true", help="only the CPU per process, without py-spy's own cost"
+    )
     return parser.parse_args()
 
 
-def spy(pid: int, seconds: float, path: Path) -> subprocess.Popen[bytes]:
+def spy(pid: int, seconds: float, path: Path, gil: bool = False) -> subprocess.Popen[bytes]:
     """Start py-spy recording one process for `seconds` into a raw (collapsed) stack file."""
     py_spy = shutil.which("py-spy") or str(ROOT / ".venv" / "bin" / "py-spy")
     return subprocess.Popen(
         [py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds) + 1),
-         "--rate", "200", "--function", "--format", "raw", "--output", str(path), "--nonblocking"],
+         "--rate", "200", "--function", "--format", "raw", "--output", str(path), "--nonblocking",
+         *(["--gil"] if gil else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -64,6 +74,26 @@ def top(path: Path, count: int = 25) -> str:
     lines.append("  total time:")
     for frame, n in sorted(total.items(), key=lambda kv: -kv[1])[:count]:
         lines.append(f"    {100 * n / samples:5.1f}%  {frame}")
+    return "\n".join(lines)
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds each named process has used so far."""
+    used = {}
+    for name, pid in pids.items():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = psutil.Process(pid).cpu_times()
+            used[name] = times.user + times.system
+    return used
+
+
+def cpu_table(before: dict[str, float], after: dict[str, float], calls: int | None) -> str:
+    """CPU per process over the load: cores, and milliseconds per call when calls were made."""
+    lines = ["CPU per process during the load:"]
+    for name in sorted(after, key=lambda n: -(after[n] - before.get(n, 0.0))):
+        seconds = after[name] - before.get(name, 0.0)
+        per_call = f"  {1000 * seconds / calls:6.2f} ms per call" if calls else ""
+        lines.append(f"  {name:28} {seconds:7.2f} s{per_call}")
     return "\n".join(lines)
 
 
@@ -97,17 +127,24 @@ def main() -> int:
             for i, pid in enumerate(tree(worker.pid or 0)):
                 pids[f"{worker.name}{i}"] = pid
         spies = {
-            name: spy(pid, args.seconds, workdir / f"{name}.txt") for name, pid in pids.items()
+            name: spy(pid, args.seconds, workdir / f"{name}.txt", args.gil)
+            for name, pid in pids.items()
+            if not args.no_spy
         }
         time.sleep(1)
+        before = cpu_seconds(pids)
+        calls = None
         if args.load == "b4":
-            print(runner.b4_run(args.rate, args.seconds))
+            result = runner.b4_run(args.rate, args.seconds)
+            calls = result["accepted"]
+            print(result)
         elif args.load == "b3":
             print(runner.b3())
         elif args.load == "b2":
             print(runner.b2(args.clients))
         else:
             print(runner.b1())
+        print(cpu_table(before, cpu_seconds(pids), calls))
         for proc in spies.values():
             proc.wait(60)
         for name in spies:

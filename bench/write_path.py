@@ -1,13 +1,16 @@
 """CPU per notification-creating API call, measured in one process without the server around it.
 
-    python -m bench.write_path --calls 2000 [--profile]
+    python -m bench.write_path --calls 2000 [--profile] [--deliver]
 
 Creates the benchmark's scratch database and Redis (bench/stack.py), builds the web app in this
 process and drives `POST /api/campaigns` and `POST /api/campaigns/<id>/accept` through Flask's
 test client, reading this process's CPU time (`time.process_time`) around the calls: the cost of
 the application's own path (routing, auth, validation, SQL, the coalesced publish), without
 gunicorn's HTTP parsing and the green hub, which B4 measures as a whole. `--profile` adds the
-functions where that CPU goes (cProfile, by cumulative and own time).
+functions where that CPU goes (cProfile, by cumulative and own time). `--deliver` then runs
+each live delivery those calls created as the realtime worker's task body does, one delivery per
+batch (as at B4's rates) with the task's metrics flush after it, and measures that the same way
+(the profile, if asked, is then the deliveries'): the claim, the emit through Redis, the record.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.write_path", description=__doc__)
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--profile", action="store_true", help="print where the CPU goes")
+    parser.add_argument("--deliver", action="store_true", help="also the live deliveries' CPU")
     return parser.parse_args()
 
 
@@ -50,6 +54,37 @@ def measure(client: Any, calls: list[Call]) -> tuple[list[float], list[dict[str,
         assert response.status_code in (200, 201), (url, response.status_code, response.text)
         answers.append(response.json)
     return costs, answers
+
+
+def deliver_each(delivery_ids: list[str]) -> list[float]:
+    """Run each live delivery as a realtime task does: CPU milliseconds of each."""
+    from core import metrics
+    from worker import delivery
+
+    costs = []
+    for delivery_id in delivery_ids:
+        started = time.process_time()
+        result = delivery.deliver("inbox", [delivery_id])
+        metrics.flush()  # the task_postrun hook's (worker/observability.py)
+        costs.append((time.process_time() - started) * 1000)
+        assert result.counts().get("sent") == 1, result.counts()
+    return costs
+
+
+def pending_live() -> list[str]:
+    """The live (inbox) deliveries not yet sent, oldest first."""
+    from sqlalchemy import select
+
+    from core.db import session_scope
+    from core.models import Delivery
+
+    with session_scope() as session:
+        query = (
+            select(Delivery.id)
+            .where(Delivery.channel == "inbox", Delivery.status == "pending")
+            .order_by(Delivery.created_at)
+        )
+        return list(session.scalars(query))
 
 
 def summary(costs: list[float]) -> dict[str, float]:
@@ -123,11 +158,11 @@ def main() -> None:
         measure(client, creates(200, 0))  # warm-up: imports, caches, the pool
         # Timed by CPU, as the figure is: waits on PostgreSQL and on threads would hide the cost.
         profiler = cProfile.Profile(time.process_time) if args.profile else None
-        if profiler:
+        if profiler and not args.deliver:
             profiler.enable()
         statements.clear()
         create_costs, created = measure(client, creates(args.calls, 200))
-        if profiler:
+        if profiler and not args.deliver:
             profiler.disable()
         create_trips = _per_call(statements, args.calls)
         owner_token = dict(zip(population.channels, population.owner_tokens, strict=True))
@@ -140,6 +175,20 @@ def main() -> None:
         accept_trips = _per_call(statements, len(accepts))
         print({"create": {**summary(create_costs), "round_trips": create_trips},
                "accept": {**summary(accept_costs), "round_trips": accept_trips}})  # fmt: skip
+        if args.deliver:
+            from core import metrics
+
+            metrics.activate()
+            live = pending_live()
+            deliver_each(live[:200])  # warm-up, as the calls had
+            statements.clear()
+            if profiler:
+                profiler.enable()
+            live_costs = deliver_each(live[200:])
+            if profiler:
+                profiler.disable()
+            live_trips = _per_call(statements, len(live) - 200)
+            print({"deliver_live": {**summary(live_costs), "round_trips": live_trips}})
         if profiler:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)

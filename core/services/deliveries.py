@@ -8,7 +8,18 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Update, and_, bindparam, func, null, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Update,
+    and_,
+    bindparam,
+    func,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
@@ -32,18 +43,19 @@ class Claimed:
     link: str | None = None
 
 
-def _claimable(now: datetime, lease_seconds: int, c: Any = Delivery) -> ColumnElement[bool]:
-    """Pending, or sending with the sender's lease run out (the sender crashed).
+def _claimable(now: Any, stale_before: Any, c: Any = Delivery) -> ColumnElement[bool]:
+    """Pending, or sending with the sender's lease run out before `stale_before` (a crash).
 
-    `c` is the mapped class or its table's columns, for statements that skip the ORM.
+    `c` is the mapped class or its table's columns, for statements that skip the ORM; the
+    times are values or bound parameters.
     """
     return or_(
         and_(c.status == "pending", _not_waiting(now, c)),
-        and_(c.status == "sending", c.claimed_at < now - timedelta(seconds=lease_seconds)),
+        and_(c.status == "sending", c.claimed_at < stale_before),
     )
 
 
-def _not_waiting(now: datetime, c: Any = Delivery) -> ColumnElement[bool]:
+def _not_waiting(now: Any, c: Any = Delivery) -> ColumnElement[bool]:
     """No provider wait (a 429's retry_after, a refused token) still running."""
     return or_(c.not_before.is_(None), c.not_before <= now)
 
@@ -53,7 +65,7 @@ def claim(session: Session, delivery_id: str, lease_seconds: int) -> bool:
     now = utcnow()
     result = session.execute(
         update(Delivery)
-        .where(Delivery.id == delivery_id, _claimable(now, lease_seconds))
+        .where(Delivery.id == delivery_id, _claimable(now, now - timedelta(seconds=lease_seconds)))
         .values(status="sending", claimed_at=now, attempts=Delivery.attempts + 1)
     )
     return result.rowcount == 1
@@ -63,21 +75,44 @@ def claim_many(session: Session, delivery_ids: Sequence[str], lease_seconds: int
     """Take every claimable delivery of a batch in one statement; returns the ids won."""
     if not delivery_ids:
         return []
-    won = session.scalars(_claiming(delivery_ids, lease_seconds).returning(DELIVERIES.c.id))
+    won = session.scalars(_claiming_ids(), _claim_parameters(delivery_ids, lease_seconds))
     return list(won.all())
 
 
-def _claiming(delivery_ids: Sequence[str], lease_seconds: int) -> Update:
-    """The claim of a batch: its claimable deliveries become this caller's, leased from now."""
+def _claim_parameters(delivery_ids: Sequence[str], lease_seconds: int) -> dict[str, Any]:
+    """The values of a batch claim's bound parameters (_claiming)."""
     now = utcnow()
+    return {
+        "claim_ids": list(delivery_ids),
+        "claim_now": now,
+        "stale_before": now - timedelta(seconds=lease_seconds),
+    }
+
+
+# Built once with bound parameters: a live task's claim and load were built and given a cache
+# key on every call, most of a task's CPU in the worker (docs/BENCHMARKS.md, issue 15).
+@cache
+def _claiming() -> Update:
+    """The claim of a batch: its claimable deliveries become this caller's, leased from now."""
     # On the table, not the class: nothing claimed is loaded yet, and the ORM's bulk-update
     # bookkeeping was a third of a live task's CPU (docs/BENCHMARKS.md, B4).
     c = DELIVERIES.c
+    now = bindparam("claim_now", type_=c.claimed_at.type)
+    stale_before = bindparam("stale_before", type_=c.claimed_at.type)
     return (
         update(DELIVERIES)
-        .where(c.id.in_(list(delivery_ids)), _claimable(now, lease_seconds, c))
+        .where(
+            c.id.in_(bindparam("claim_ids", expanding=True)),
+            _claimable(now, stale_before, c),
+        )
         .values(status="sending", claimed_at=now, attempts=c.attempts + 1)
     )
+
+
+@cache
+def _claiming_ids() -> Update:
+    """The batch claim, returning the ids it won."""
+    return _claiming().returning(DELIVERIES.c.id)
 
 
 def load(session: Session, delivery_ids: Sequence[str], with_link: bool = False) -> list[Claimed]:
@@ -86,29 +121,38 @@ def load(session: Session, delivery_ids: Sequence[str], with_link: bool = False)
     `with_link` also loads the recipient's linked account on the delivery's channel (the
     messengers), an outer join the inbox and email channels do not pay for.
     """
-    return _loaded(session, DELIVERIES, delivery_ids, with_link)
+    rows = session.execute(_loading(with_link, claim=False), {"load_ids": list(delivery_ids)})
+    return _claimed(rows)
 
 
-def _loaded(
-    session: Session, source: Any, delivery_ids: Sequence[str] | None, with_link: bool
-) -> list[Claimed]:
-    """Load Claimed items for deliveries read from `source` (the table, or the claim's CTE)."""
+@cache
+def _loading(with_link: bool, claim: bool) -> Select[Any]:
+    """Deliveries with their notification and user: those of `load_ids`, or the claim's CTE."""
+    c = DELIVERIES.c
+    source: Any = DELIVERIES
+    if claim:
+        returned = (c.id, c.channel, c.attempts, c.notification_id)
+        source = _claiming().returning(*returned).cte("claimed")
     d = source.c
-    columns: list[Any] = [d.id, d.channel, d.attempts, Notification, User]
     query = (
-        select(*columns, MessengerLink.external_id if with_link else null())
+        select(d.id, d.channel, d.attempts, Notification, User)
+        .add_columns(MessengerLink.external_id if with_link else null())
         .select_from(source)
         .join(Notification, d.notification_id == Notification.id)
         .join(User, Notification.user_id == User.id)
     )
-    if delivery_ids is not None:
-        query = query.where(d.id.in_(list(delivery_ids)))
+    if not claim:
+        query = query.where(d.id.in_(bindparam("load_ids", expanding=True)))
     if with_link:
         linked = and_(MessengerLink.user_id == User.id, MessengerLink.channel == d.channel)
         query = query.outerjoin(MessengerLink, linked)
-    if source is not DELIVERIES:
+    if claim:
         query = query.add_cte(source)
-    rows = session.execute(query).all()
+    return query
+
+
+def _claimed(rows: Any) -> list[Claimed]:
+    """Claimed items from the loading query's rows."""
     return [Claimed(d, channel, n, u, attempts, link) for d, channel, attempts, n, u, link in rows]
 
 
@@ -125,13 +169,8 @@ def claim_and_load(
     if session.get_bind().dialect.name != "postgresql":
         won = claim_many(session, delivery_ids, lease_seconds)
         return load(session, won, with_link) if won else []
-    c = DELIVERIES.c
-    claimed = (
-        _claiming(delivery_ids, lease_seconds)
-        .returning(c.id, c.channel, c.attempts, c.notification_id)
-        .cte("claimed")
-    )
-    return _loaded(session, claimed, None, with_link)
+    parameters = _claim_parameters(delivery_ids, lease_seconds)
+    return _claimed(session.execute(_loading(with_link, claim=True), parameters))
 
 
 def finish(session: Session, delivery_id: str, **fields: Any) -> None:
