@@ -9,7 +9,7 @@ the application's own path (routing, auth, validation, SQL, the coalesced publis
 gunicorn's HTTP parsing and the green hub, which B4 measures as a whole. `--profile` adds the
 functions where that CPU goes (cProfile, by cumulative and own time). `--deliver` then runs
 each live delivery those calls created as the realtime worker's task body does, one delivery per
-batch (as at B4's rates) with the task's metrics flush after it, and measures that the same way
+batch (as at B4's rates), and measures that the same way
 (the profile, if asked, is then the deliveries'): the claim, the emit through Redis, the record.
 """
 
@@ -58,14 +58,12 @@ def measure(client: Any, calls: list[Call]) -> tuple[list[float], list[dict[str,
 
 def deliver_each(delivery_ids: list[str]) -> list[float]:
     """Run each live delivery as a realtime task does: CPU milliseconds of each."""
-    from core import metrics
     from worker import delivery
 
     costs = []
     for delivery_id in delivery_ids:
         started = time.process_time()
         result = delivery.deliver("inbox", [delivery_id])
-        metrics.flush()  # the task_postrun hook's (worker/observability.py)
         costs.append((time.process_time() - started) * 1000)
         assert result.counts().get("sent") == 1, result.counts()
     return costs
@@ -176,9 +174,6 @@ def main() -> None:
         print({"create": {**summary(create_costs), "round_trips": create_trips},
                "accept": {**summary(accept_costs), "round_trips": accept_trips}})  # fmt: skip
         if args.deliver:
-            from core import metrics
-
-            metrics.activate()
             live = pending_live()
             deliver_each(live[:200])  # warm-up, as the calls had
             statements.clear()
@@ -196,6 +191,9 @@ def main() -> None:
             stats.sort_stats("tottime").print_stats(30)
             print(out.getvalue())
     finally:
+        from core import metrics
+
+        metrics.flush()  # the app's counts, while Redis still runs
         env.close()
 
 

@@ -5,9 +5,11 @@ prefork children that come and go, on worker machines other than the web's, whil
 served by the web tier. Multiprocess mode shares files in one directory of one machine, so each
 worker host would need its own scrape endpoint and careful cleanup of dead children's files.
 Redis is already shared by every process; HINCRBY is atomic; a counter survives the process
-that wrote it. Each process buffers its increments and writes them in one pipeline: the web
-after each commit, a worker after each task. If Redis is away the buffer is kept (its size is
-bounded by the number of distinct series) and written once Redis answers again.
+that wrote it. Each process buffers its increments and writes them in one pipeline once a
+second: the web in its socket sweep (web/socket_guard.py), a worker process from a flusher
+thread (a write after every task was a fifth of a live task's CPU). If Redis is away the buffer
+is kept (its size is bounded by the number of distinct series) and written once Redis answers
+again.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import atexit
 import logging
 import math
+import os
 import threading
 import time
 from collections import defaultdict
@@ -29,6 +32,8 @@ from core.settings import get_settings
 log = logging.getLogger(__name__)
 COUNTERS_KEY = "metrics:counters"
 HISTOGRAMS_KEY = "metrics:histograms"
+# How often a worker process's flusher thread writes its buffer.
+FLUSH_EVERY_SECONDS = 1.0
 # After a failed write, skip Redis this long: a request must never wait on metrics.
 BREAKER_SECONDS = 5.0
 # Commit-to-emit latency, in seconds: most land under 100 ms, the sweeper's re-sends at ~10 s.
@@ -205,7 +210,35 @@ def activate() -> None:
     if not _active:
         # What a short-lived process (a CLI command) counted is written when it ends.
         atexit.register(flush)
+        # A forked child (a Celery pool process) starts with a store of its own: the parent's
+        # buffer is the parent's to write, and its lock may have been held by another thread.
+        os.register_at_fork(after_in_child=store.cache_clear)
     _active = True
+
+
+_flusher_pid = 0
+
+
+def start_flusher(seconds: float = FLUSH_EVERY_SECONDS) -> None:
+    """Write this process's buffer every `seconds` from a daemon thread, one per process."""
+    global _flusher_pid
+    # A forked child inherits the flag but not the thread.
+    if _flusher_pid == os.getpid():
+        return
+    _flusher_pid = os.getpid()
+    threading.Thread(
+        target=_flush_forever, args=(seconds,), name="metrics-flush", daemon=True
+    ).start()
+
+
+def _flush_forever(seconds: float) -> None:
+    """The flusher thread's loop."""
+    while True:
+        time.sleep(seconds)
+        try:
+            flush()
+        except Exception:  # the next second tries again
+            log.exception("metrics flush failed")
 
 
 @lru_cache(maxsize=1)

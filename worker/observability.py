@@ -18,6 +18,7 @@ from celery.signals import (
     task_retry,
     worker_init,
     worker_process_init,
+    worker_process_shutdown,
 )
 
 from core import logs, metrics, probes
@@ -43,6 +44,13 @@ def _configure_logging(**_: Any) -> None:
 def _activate_metrics(**_: Any) -> None:
     """Worker processes (the pool's children included) write their metrics to Redis."""
     metrics.activate()
+    metrics.start_flusher()
+
+
+@worker_process_shutdown.connect
+def _flush_metrics(**_: Any) -> None:
+    """A pool process about to exit writes what its flusher has not yet."""
+    metrics.flush()
 
 
 @task_prerun.connect
@@ -58,14 +66,13 @@ def _bind_ids(task_id: str | None = None, task: Any = None, **_: Any) -> None:
 
 
 @task_postrun.connect
-def _unbind_and_flush(task_id: str | None = None, **_: Any) -> None:
-    """Forget the task's ids and write the metrics it produced in one round trip."""
+def _unbind(task_id: str | None = None, **_: Any) -> None:
+    """Forget the task's ids (its metrics are written by the process's flusher)."""
     for var, token in reversed(_bindings.pop(task_id or "", [])):
         try:
             var.reset(token)
         except ValueError:  # another context: clearing is what matters
             var.set(None)
-    metrics.flush()
 
 
 @task_failure.connect

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import redis
 
 from core import metrics
@@ -40,3 +43,49 @@ def test_counts_survive_an_unreachable_redis(redis_url):
     down.client, down._skip_until = up, 0.0
     assert down.flush()
     assert down.read()[0] == {"task_retries|task=notifications.deliver_live": 1.0}
+
+
+def _process_metrics(monkeypatch, redis_url) -> redis.Redis:
+    """This process writing metrics to the test Redis, as a worker process does."""
+    from core.settings import get_settings
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    get_settings.cache_clear()
+    metrics.store.cache_clear()
+    monkeypatch.setattr(metrics, "_active", False)
+    client = redis.Redis.from_url(redis_url)
+    client.delete(metrics.COUNTERS_KEY, metrics.HISTOGRAMS_KEY)
+    metrics.activate()
+    return client
+
+
+def test_the_flusher_writes_without_being_asked(monkeypatch, redis_url):
+    """A worker process's counts reach Redis within a flusher period, with no task hook."""
+    client = _process_metrics(monkeypatch, redis_url)
+    monkeypatch.setattr(metrics, "_flusher_pid", 0)
+    metrics.count("emails", provider_status="202")
+    metrics.start_flusher(0.05)
+    deadline = time.monotonic() + 5
+    while not client.hget(metrics.COUNTERS_KEY, "emails|provider_status=202"):
+        assert time.monotonic() < deadline, "the flusher wrote nothing"
+        time.sleep(0.02)
+    assert float(client.hget(metrics.COUNTERS_KEY, "emails|provider_status=202")) == 1.0
+
+
+def test_a_forked_child_writes_only_its_own_counts(monkeypatch, redis_url):
+    """The parent's unwritten buffer is not written twice by a pool process forked from it."""
+    client = _process_metrics(monkeypatch, redis_url)
+    metrics.count("task_retries", task="parent")
+    pid = os.fork()
+    if pid == 0:  # the child: count, write, and leave without the parent's exit handlers
+        try:
+            metrics.count("task_retries", task="child")
+            os._exit(0 if metrics.flush() else 1)
+        finally:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert metrics.flush()
+    counters = {k.decode(): float(v) for k, v in client.hgetall(metrics.COUNTERS_KEY).items()}
+    assert counters == {"task_retries|task=parent": 1.0, "task_retries|task=child": 1.0}
+    metrics.store.cache_clear()
