@@ -112,7 +112,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     )  # fmt: skip
 
     # Publishes run on the async mode's own background tasks (green threads under a server).
-    broker = BrokerClient(spawn=lambda flush: socketio.start_background_task(flush))
+    broker = BrokerClient(
+        spawn=lambda flush: socketio.start_background_task(flush), sleep=socketio.sleep
+    )
     app.extensions["broker"] = broker
     set_dispatcher(broker.enqueue)
     origins = settings.WEBSOCKET_CORS_ORIGINS

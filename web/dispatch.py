@@ -16,10 +16,16 @@ from core.services.dispatch import DELIVERY_TASKS, batches
 log = logging.getLogger(__name__)
 # After a failed publish, requests skip the broker this long; the sweeper covers the gap.
 BREAKER_SECONDS = 5.0
+# While busy, publishes are at least this far apart, so that the commits made meanwhile share a
+# task per channel: each task costs ~1.5 ms of CPU across this process and the worker's
+# consumer and pool process, whatever it carries (docs/BENCHMARKS.md, issue 15). A publish
+# after a quiet spell goes out at once.
+LINGER_SECONDS = 0.02
 # At most this many request ids ride along in one task's headers (for the logs only).
 MAX_REQUEST_IDS = 20
 
 Spawn = Callable[[Callable[[], None]], Any]
+Sleep = Callable[[float], Any]
 
 
 # Celery keeps its result backend per thread, so under eventlet or gevent every request's green
@@ -40,16 +46,19 @@ class BrokerClient:
     A request only appends its delivery ids and, if no flush is under way, starts one; the
     flush runs as soon as the request yields and publishes everything committed meanwhile in
     one task per channel (up to the batch size). An idle server sends one task per request at
-    once; a busy one sends fewer, larger tasks, so the per-task cost in this process and in the
-    workers is shared (docs/BENCHMARKS.md, B4). A crash between commit and publish loses
-    nothing: the rows are pending and the sweeper re-sends them, as when Redis is down.
+    once; a busy one publishes at most every LINGER_SECONDS, fewer and larger tasks, so the
+    per-task cost in this process and in the workers is shared (docs/BENCHMARKS.md, B4). A
+    crash between commit and publish loses nothing: the rows are pending and the sweeper
+    re-sends them, as when Redis is down.
     """
 
-    def __init__(self, spawn: Spawn | None = None) -> None:
+    def __init__(self, spawn: Spawn | None = None, sleep: Sleep = time.sleep) -> None:
         self.celery = Celery("admarket-web")
         self.celery.config_from_object("celeryconfig")
         self.open_until = 0.0
         self.spawn: Spawn = spawn or _thread
+        self.sleep = sleep
+        self.published_at = float("-inf")
         self.lock = threading.Lock()
         self.pending: dict[str, list[str]] = {}
         self.request_ids: list[str] = []
@@ -91,12 +100,16 @@ class BrokerClient:
     def flush(self) -> None:
         """Publish until nothing is pending; a failure leaves the rest to the sweeper."""
         while True:
+            wait = self.published_at + LINGER_SECONDS - time.monotonic()
+            if wait > 0:
+                self.sleep(wait)
             with self.lock:
                 pending, self.pending = self.pending, {}
                 request_ids, self.request_ids = self.request_ids, []
                 if not pending:
                     self.flushing = False
                     return
+            self.published_at = time.monotonic()
             # The request ids go into the task headers (web/request_ids.py), so that
             # `grep <request id>` still finds the worker's lines for a shared task.
             with logs.bound(request_id=",".join(dict.fromkeys(request_ids)) or None):

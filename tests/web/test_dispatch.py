@@ -13,7 +13,7 @@ import redis
 from core import logs
 from tests.support.net import free_port
 from tests.support.redis_server import RedisServer
-from web.dispatch import BrokerClient
+from web.dispatch import LINGER_SECONDS, BrokerClient
 
 
 def _client(url: str, spawn: Callable[[Callable[[], None]], Any]) -> BrokerClient:
@@ -67,6 +67,29 @@ def test_an_idle_client_publishes_each_commit_at_once(private_redis: RedisServer
     client.enqueue("inbox", ["a"])
     client.enqueue("inbox", ["b", "c"])
     assert [t["args"] for t in _tasks(private_redis.url, "realtime")] == [[["a"]], [["b", "c"]]]
+    assert client.flushing is False
+
+
+def test_a_busy_client_waits_out_the_linger_and_shares_the_task(
+    private_redis: RedisServer, spawned: list[Callable[[], None]]
+) -> None:
+    """After a publish, commits wait up to LINGER_SECONDS and then share one task."""
+    client = _client(private_redis.url, spawned.append)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 1:  # requests that committed during the wait
+            client.enqueue("inbox", ["b"])
+            client.enqueue("inbox", ["c"])
+
+    client.sleep = sleep
+    client.enqueue("inbox", ["a"])
+    spawned[0]()
+    assert len(spawned) == 1
+    # "a" went out at once (a quiet start); the second wait found nothing more and ended it.
+    assert [t["args"] for t in _tasks(private_redis.url, "realtime")] == [[["a"]], [["b", "c"]]]
+    assert len(waits) == 2 and all(0 < w <= LINGER_SECONDS for w in waits)
     assert client.flushing is False
 
 
