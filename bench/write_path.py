@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import multiprocessing
 import os
 import pstats
 import statistics
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,7 +31,8 @@ from typing import Any
 
 from sqlalchemy import event
 
-from bench.stack import Environment
+from bench.stack import SENDGRID_KEY, Environment
+from tests.support.fake_sendgrid import FakeSendGrid
 
 
 def parse() -> argparse.Namespace:
@@ -56,21 +59,21 @@ def measure(client: Any, calls: list[Call]) -> tuple[list[float], list[dict[str,
     return costs, answers
 
 
-def deliver_each(delivery_ids: list[str]) -> list[float]:
-    """Run each live delivery as a realtime task does: CPU milliseconds of each."""
+def deliver_each(channel: str, delivery_ids: list[str]) -> list[float]:
+    """Run each delivery as a worker's task does: CPU milliseconds of each (all threads)."""
     from worker import delivery
 
     costs = []
     for delivery_id in delivery_ids:
         started = time.process_time()
-        result = delivery.deliver("inbox", [delivery_id])
+        result = delivery.deliver(channel, [delivery_id])
         costs.append((time.process_time() - started) * 1000)
         assert result.counts().get("sent") == 1, result.counts()
     return costs
 
 
-def pending_live() -> list[str]:
-    """The live (inbox) deliveries not yet sent, oldest first."""
+def pending(channel: str) -> list[str]:
+    """The channel's deliveries not yet sent, oldest first."""
     from sqlalchemy import select
 
     from core.db import session_scope
@@ -79,10 +82,25 @@ def pending_live() -> list[str]:
     with session_scope() as session:
         query = (
             select(Delivery.id)
-            .where(Delivery.channel == "inbox", Delivery.status == "pending")
+            .where(Delivery.channel == channel, Delivery.status == "pending")
             .order_by(Delivery.created_at)
         )
         return list(session.scalars(query))
+
+
+def _serve_sendgrid(urls: Any) -> None:
+    """The stand-in's process: serve until terminated."""
+    stand_in = FakeSendGrid(api_key=SENDGRID_KEY, latency=0.0).start()
+    urls.put(stand_in.url)
+    threading.Event().wait()
+
+
+def sendgrid_process() -> tuple[multiprocessing.Process, str]:
+    """A SendGrid stand-in in a process of its own, so its CPU is not counted as the worker's."""
+    urls: Any = multiprocessing.Queue()
+    process = multiprocessing.Process(target=_serve_sendgrid, args=(urls,), daemon=True)
+    process.start()
+    return process, urls.get(timeout=10)
 
 
 def summary(costs: list[float]) -> dict[str, float]:
@@ -131,8 +149,10 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-write-"))
     env = Environment(workdir)
     population = env.start(owners=200, channels=200, advertisers=50)
+    sendgrid, sendgrid_url = sendgrid_process()
     try:
         os.environ.update(env.app_env("threading"))
+        os.environ.update(SENDGRID_API_KEY=SENDGRID_KEY, SENDGRID_API_HOST=sendgrid_url)
         os.environ["LOG_LEVEL"] = "WARNING"
         from core.settings import get_settings
         from web import create_app
@@ -173,17 +193,17 @@ def main() -> None:
         accept_trips = _per_call(statements, len(accepts))
         print({"create": {**summary(create_costs), "round_trips": create_trips},
                "accept": {**summary(accept_costs), "round_trips": accept_trips}})  # fmt: skip
-        if args.deliver:
-            live = pending_live()
-            deliver_each(live[:200])  # warm-up, as the calls had
+        for channel in ("inbox", "email") if args.deliver else ():
+            waiting = pending(channel)
+            deliver_each(channel, waiting[:200])  # warm-up, as the calls had
             statements.clear()
             if profiler:
                 profiler.enable()
-            live_costs = deliver_each(live[200:])
+            costs = deliver_each(channel, waiting[200:])
             if profiler:
                 profiler.disable()
-            live_trips = _per_call(statements, len(live) - 200)
-            print({"deliver_live": {**summary(live_costs), "round_trips": live_trips}})
+            trips = _per_call(statements, len(waiting) - 200)
+            print({f"deliver_{channel}": {**summary(costs), "round_trips": trips}})
         if profiler:
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
@@ -194,6 +214,7 @@ def main() -> None:
         from core import metrics
 
         metrics.flush()  # the app's counts, while Redis still runs
+        sendgrid.terminate()
         env.close()
 
 

@@ -19,7 +19,7 @@ blp = Blueprint("admin", __name__, url_prefix="/api/admin", description="Admin")
 
 @blp.route("/broadcast", methods=["POST"])
 @auth_required
-@blp.arguments(BroadcastIn)
+@blp.arguments(BroadcastIn())
 @blp.response(202, BroadcastOut)
 @blp.doc(security=[{"bearer": []}])
 def broadcast(body: dict[str, Any]) -> Broadcast:
@@ -42,7 +42,7 @@ def broadcast(body: dict[str, Any]) -> Broadcast:
 
 @blp.route("/audit", methods=["GET"])
 @auth_required
-@blp.arguments(AuditQuery, location="query")
+@blp.arguments(AuditQuery(), location="query")
 @blp.response(200, AuditPageOut)
 @blp.doc(security=[{"bearer": []}])
 def audit_trail(query: dict[str, Any]) -> dict[str, Any]:

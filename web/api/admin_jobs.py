@@ -20,7 +20,7 @@ blp = Blueprint("admin_jobs", __name__, url_prefix="/api/admin", description="Ad
 
 @blp.route("/stats", methods=["GET"])
 @auth_required
-@blp.arguments(StatsQuery, location="query")
+@blp.arguments(StatsQuery(), location="query")
 @blp.response(200, StatsOut)
 @blp.doc(security=[{"bearer": []}])
 def platform_stats(query: dict[str, Any]) -> dict[str, Any]:

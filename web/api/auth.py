@@ -39,7 +39,7 @@ RATE_LIMITED = "rate_limited: too many attempts; the Retry-After header says whe
 
 @blp.route("/password-reset", methods=["POST"])
 @limiter.limit(setting("RATE_LIMIT_PASSWORD_RESET"), key_func=client_address, scope="reset")
-@blp.arguments(PasswordResetIn)
+@blp.arguments(PasswordResetIn())
 @blp.response(202)
 @blp.alt_response(429, schema=ErrorOut, description=RATE_LIMITED)
 def request_password_reset(body: dict[str, Any]) -> dict[str, str]:
@@ -54,7 +54,7 @@ def request_password_reset(body: dict[str, Any]) -> dict[str, str]:
 
 @blp.route("/password-reset/confirm", methods=["POST"])
 @limiter.limit(setting("RATE_LIMIT_PASSWORD_RESET"), key_func=client_address, scope="reset")
-@blp.arguments(PasswordResetConfirmIn)
+@blp.arguments(PasswordResetConfirmIn())
 @blp.response(204)
 def confirm_password_reset(body: dict[str, Any]) -> None:
     """Set a new password with an emailed link; every login of the user ends."""
@@ -74,7 +74,7 @@ def _signed_in_account_key() -> str:
 
 @blp.route("/register", methods=["POST"])
 @limiter.limit(setting("RATE_LIMIT_REGISTER"), key_func=client_address, scope="register")
-@blp.arguments(RegisterIn)
+@blp.arguments(RegisterIn())
 @blp.response(201, RegisterOut)
 @blp.alt_response(429, schema=ErrorOut, description=RATE_LIMITED)
 def register(body: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def register(body: dict[str, Any]) -> dict[str, Any]:
     scope="login-account",
 )
 @limiter.limit(setting("RATE_LIMIT_LOGIN_ADDRESS"), key_func=client_address, scope="login-address")
-@blp.arguments(LoginIn)
+@blp.arguments(LoginIn())
 @blp.response(200, TokensOut)
 @blp.alt_response(429, schema=ErrorOut, description=RATE_LIMITED)
 def login(body: dict[str, Any]) -> dict[str, Any]:
@@ -121,7 +121,7 @@ def login(body: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/refresh", methods=["POST"])
 @limiter.limit(setting("RATE_LIMIT_REFRESH"), key_func=client_address, scope="refresh")
-@blp.arguments(RefreshIn)
+@blp.arguments(RefreshIn())
 @blp.response(200, AccessOut)
 @blp.alt_response(429, schema=ErrorOut, description=RATE_LIMITED)
 def refresh(body: dict[str, Any]) -> dict[str, Any]:
@@ -145,7 +145,7 @@ def refresh(body: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/logout", methods=["POST"])
 @limiter.limit(setting("RATE_LIMIT_REFRESH"), key_func=client_address, scope="logout")
-@blp.arguments(RefreshIn)
+@blp.arguments(RefreshIn())
 @blp.response(204)
 def logout(body: dict[str, Any]) -> None:
     """End the login of this refresh token: its tokens stop working, its sockets are dropped."""
@@ -162,7 +162,7 @@ def logout(body: dict[str, Any]) -> None:
     deduct_when=login_failed,
     scope="login-account",
 )
-@blp.arguments(PasswordIn)
+@blp.arguments(PasswordIn())
 @blp.response(204)
 @blp.doc(security=[{"bearer": []}])
 def change_password(body: dict[str, Any]) -> None:

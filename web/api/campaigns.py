@@ -22,7 +22,7 @@ SECURITY = [{"bearer": []}]
 
 @blp.route("", methods=["POST"])
 @auth_required
-@blp.arguments(CampaignIn)
+@blp.arguments(CampaignIn())
 @blp.response(201, CampaignOut)
 @blp.doc(security=SECURITY)
 def create(body: dict[str, Any]) -> Campaign:
@@ -42,7 +42,7 @@ def create(body: dict[str, Any]) -> Campaign:
 
 @blp.route("", methods=["GET"])
 @auth_required
-@blp.arguments(CampaignQuery, location="query")
+@blp.arguments(CampaignQuery(), location="query")
 @blp.response(200, CampaignOut(many=True))
 @blp.doc(security=SECURITY)
 def list_all(query: dict[str, Any]) -> Sequence[Campaign]:

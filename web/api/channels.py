@@ -19,7 +19,7 @@ blp = Blueprint("channels", __name__, url_prefix="/api/channels", description="C
 
 @blp.route("", methods=["POST"])
 @auth_required
-@blp.arguments(ChannelIn)
+@blp.arguments(ChannelIn())
 @blp.response(201, ChannelOut)
 @blp.doc(security=[{"bearer": []}])
 def create(body: dict[str, Any]) -> Channel:
@@ -38,7 +38,7 @@ def create(body: dict[str, Any]) -> Channel:
 
 @blp.route("", methods=["GET"])
 @auth_required
-@blp.arguments(ChannelQuery, location="query")
+@blp.arguments(ChannelQuery(), location="query")
 @blp.response(200, ChannelOut(many=True))
 @blp.doc(security=[{"bearer": []}])
 def list_all(query: dict[str, Any]) -> Sequence[Channel]:

@@ -19,7 +19,7 @@ SECURITY = [{"bearer": []}]
 
 @blp.route("", methods=["GET"])
 @auth_required
-@blp.arguments(NotificationQuery, location="query")
+@blp.arguments(NotificationQuery(), location="query")
 @blp.response(200, NotificationOut(many=True))
 @blp.doc(security=SECURITY)
 def inbox(query: dict[str, Any]) -> Sequence[Notification]:

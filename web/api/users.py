@@ -46,7 +46,7 @@ def me() -> Profile:
 
 @blp.route("/me", methods=["PATCH"])
 @auth_required
-@blp.arguments(UserPatchIn)
+@blp.arguments(UserPatchIn())
 @blp.response(200, UserOut)
 @blp.doc(security=SECURITY)
 def update_me(changes: dict[str, Any]) -> Profile:
@@ -67,7 +67,7 @@ def get_preferences() -> dict[str, Any]:
 
 @blp.route("/me/preferences", methods=["PATCH"])
 @auth_required
-@blp.arguments(PreferencesIn)
+@blp.arguments(PreferencesIn())
 @blp.response(200, PreferencesOut)
 @blp.doc(security=SECURITY)
 def update_preferences(body: dict[str, Any]) -> dict[str, Any]:

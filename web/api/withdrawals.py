@@ -22,7 +22,7 @@ SECURITY = [{"bearer": []}]
 
 @blp.route("", methods=["POST"])
 @auth_required
-@blp.arguments(WithdrawalIn)
+@blp.arguments(WithdrawalIn())
 @blp.response(201, WithdrawalOut)
 @blp.doc(security=SECURITY)
 def create(body: dict[str, Any]) -> Withdrawal:
