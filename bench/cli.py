@@ -116,6 +116,7 @@ def measure_target(
             already = swarm.stats()["open"]
             if step != "b1" and already < clients:
                 swarm.connect(target.url, runner.population.owner_tokens[:clients], start=already)
+            target.wait_idle()
             if step == "b1":
                 out["b1"] = runner.b1()
             elif step.startswith("b2:"):

@@ -242,6 +242,8 @@ class Runner:
             "connectionPerCall": True,
         }
         path = config_file(config)
+        # Each run starts with the workers idle: a rung's emails are not the next rung's load.
+        self.target.wait_idle()
         self.swarm.reset(sample=True)
         with self.meter() as cpu:
             driver = Child([*node_script("api_driver.mjs"), path])
