@@ -135,6 +135,9 @@ def measure_target(
 def b4(runner: Runner, profile: Profile, sustain: dict[str, float], rep: int) -> dict[str, Any]:
     """B4's base rate, then (first rep) the probe, then the sustained minute (one retry lower)."""
     name = runner.target.name
+    # Warm-up, not measured: the web process's first API calls open its database connections
+    # and fill its statement caches, a stall that shed the base run's first calls (503).
+    runner.b4_run(profile.b4_rate / 4, 2)
     result: dict[str, Any] = {"base": runner.b4_run(profile.b4_rate, profile.b4_seconds)}
     if name not in sustain:
         sustain[name], result["probes"] = runner.b4_probe(result["base"])

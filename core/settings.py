@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     # --- Overload: API calls one web process serves at once, how many more may wait, and for
     # how long (web/admission.py; docs/BENCHMARKS.md has the runs that chose the defaults) ---
     MAX_CONCURRENT_REQUESTS: int = Field(default=8, ge=1, le=1000)
-    MAX_WAITING_REQUESTS: int = Field(default=8, ge=0, le=100_000)
+    MAX_WAITING_REQUESTS: int = Field(default=32, ge=0, le=100_000)
     MAX_QUEUE_WAIT_SECONDS: float = Field(default=0.1, ge=0, le=60)
     # --- The web process's garbage collector (web/gc_tuning.py): a full pass over thousands of
     # sockets stalls them all for 100-300 ms ---
