@@ -86,10 +86,12 @@ control_socket_disable = True
 
 
 def post_worker_init(worker: object) -> None:
-    """Tune the garbage collector (web/gc_tuning.py) and start the message-queue listener."""
+    """Tune the garbage collector, start the message-queue listener, open the database pool."""
     # Here, not at import: the worker has patched for its async mode and loaded the app, whose
     # start-up objects are frozen. Full collections of the sockets' heap stalled every socket for
     # 150-350 ms at a time, eventlet's B3 p99 (docs/BENCHMARKS.md, issue 15).
+    from core.db import warm_pool
+    from core.settings import get_settings
     from web.extensions import socketio
     from web.gc_tuning import tune
     from web.queue import start_listener
@@ -97,3 +99,5 @@ def post_worker_init(worker: object) -> None:
     tune(worker.wsgi)  # type: ignore[attr-defined]
     # Subscribed from the start, not from the first socket: deep health counts every process.
     start_listener(socketio.server)
+    # Connections for the calls admitted at once, before the first burst asks for them.
+    warm_pool(get_settings().MAX_CONCURRENT_REQUESTS)

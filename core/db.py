@@ -135,6 +135,28 @@ def get_engine() -> Engine:
     return make_engine(get_settings().DATABASE_URL, pre_ping=_pre_ping)
 
 
+def warm_pool(count: int) -> int:
+    """Open up to `count` of the pool's connections now; how many were opened.
+
+    A fresh web process otherwise opens them inside its first burst of calls, each a connect
+    and a login to PostgreSQL, and shed calls a warm process serves (docs/BENCHMARKS.md, B4).
+    A database that does not answer only costs the warm-up: the calls open what they need.
+    """
+    engine = get_engine()
+    if engine.dialect.name != "postgresql":
+        return 0
+    opened = []
+    try:
+        for _ in range(count):
+            opened.append(engine.raw_connection())
+    except Exception as exc:  # the process still starts; the pool fills as calls come
+        log.warning("database pool warmed with %d of %d connections: %s", len(opened), count, exc)
+    finally:
+        for connection in opened:
+            connection.close()  # back to the pool, kept open
+    return len(opened)
+
+
 @lru_cache(maxsize=2)
 def get_sessionmaker(autocommit: bool = False) -> sessionmaker[Session]:
     """The process-wide session factory; `autocommit` only on PostgreSQL (see session_scope)."""

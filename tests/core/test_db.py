@@ -132,3 +132,26 @@ def test_a_worker_pool_replaces_a_connection_that_died_while_idle(app_database, 
         assert second != first
     finally:
         engine.dispose()
+
+
+def test_the_pool_is_warmed_before_the_first_calls(app_database, monkeypatch, caplog):
+    """warm_pool opens connections that stay pooled; a database that is gone only logs."""
+    from core import db as core_db
+
+    engine = core_db.get_engine()
+    engine.dispose()
+    opened = core_db.warm_pool(3)
+    if not app_database.is_postgres:
+        assert opened == 0  # a SQLite file has nothing to open ahead
+        return
+    assert opened == 3
+    assert engine.pool.checkedin() == 3
+    assert engine.pool.checkedout() == 0
+
+    def refuse() -> None:
+        raise OSError("connection refused")
+
+    monkeypatch.setattr(engine, "raw_connection", refuse)
+    with caplog.at_level(logging.WARNING, logger="core.db"):
+        assert core_db.warm_pool(3) == 0
+    assert "warmed with 0 of 3 connections" in caplog.text
