@@ -62,13 +62,7 @@ def _not_waiting(now: Any, c: Any = Delivery) -> ColumnElement[bool]:
 
 def claim(session: Session, delivery_id: str, lease_seconds: int) -> bool:
     """Take a pending delivery (or one whose sender's lease ran out); True if this caller won."""
-    now = utcnow()
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, _claimable(now, now - timedelta(seconds=lease_seconds)))
-        .values(status="sending", claimed_at=now, attempts=Delivery.attempts + 1)
-    )
-    return result.rowcount == 1
+    return claim_many(session, [delivery_id], lease_seconds) == [delivery_id]
 
 
 def claim_many(session: Session, delivery_ids: Sequence[str], lease_seconds: int) -> list[str]:
