@@ -7,6 +7,10 @@ CONFIG.json: {"mode": "broadcast"|"targeted", "users": [...], "count": N, "rate"
 REDIS_URL (and the other settings) come from the environment, as in a worker. rate 0 sends
 as fast as it can; otherwise message i is scheduled for go + delay + i / rate and carries that
 time as data.t (open loop). Prints one JSON line, like bench/node/feeder.mjs.
+
+Like the Node feeder (whose Redis client pipelines what one event-loop tick sends), the
+messages due at once go out in one pipelined batch, as a worker's task publishes its emits
+(worker/emitter.py); a burst goes in batches of BURST_BATCH.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+# The Node feeder yields to its event loop every 500 sends.
+BURST_BATCH = 500
 
 
 def body(i: int, t: float, kind: str) -> dict[str, Any]:
@@ -41,14 +48,16 @@ def main() -> int:
     config = json.loads(Path(sys.argv[1]).read_text())
     from core.rooms import SOCKETIO_CHANNEL
     from core.settings import get_settings
-    from worker.emitter import StrictRedisManager, emit_to_user
+    from worker.emitter import StrictRedisManager, emit_to_user, emitting_together
 
     users: list[str] = config.get("users", [])
     offset = int(config.get("offset", 0))
+    together = emitting_together
     if config["mode"] == "broadcast":
         manager = StrictRedisManager(
             get_settings().redis_url, channel=SOCKETIO_CHANNEL, write_only=True
         )
+        together = manager.batch
 
         def send(i: int, t: float) -> None:
             manager.emit("notification", body(i, t, "broadcast"), namespace="/")
@@ -72,18 +81,21 @@ def main() -> int:
     sent, max_lag = 0, 0.0
     if not rate:
         while sent < count:
-            send(sent, time.time() * 1000)
-            sent += 1
+            with together():
+                for _ in range(min(BURST_BATCH, count - sent)):
+                    send(sent, time.time() * 1000)
+                    sent += 1
     else:
         period = 1000 / rate
         while sent < count:
             now = time.time() * 1000
             due = min(count, int((now - start_at) / period) + 1)
-            while sent < due:
-                t = start_at + sent * period
-                max_lag = max(max_lag, time.time() * 1000 - t)
-                send(sent, t)
-                sent += 1
+            with together():
+                while sent < due:
+                    t = start_at + sent * period
+                    max_lag = max(max_lag, time.time() * 1000 - t)
+                    send(sent, t)
+                    sent += 1
             time.sleep(0.001)
     last = time.time() * 1000
     print(json.dumps({"sent": sent, "first_at": first, "last_at": last, "max_lag_ms": max_lag}))
