@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
 import jwt
 
@@ -14,6 +16,8 @@ from core.settings import Settings
 
 TokenType = Literal["access", "refresh", "reset"]
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "typ", "jti"]
+# Verified access tokens kept by their text; a client sends one with every call until it expires.
+VERIFIED_TOKENS = 4096
 
 
 @dataclass(frozen=True)
@@ -64,17 +68,16 @@ def verify(settings: Settings, token: str | None, expected: TokenType) -> TokenC
     """Check signature, expiry and type, or raise Unauthorized saying which check failed."""
     if not token:
         raise Unauthorized("missing token", code="token_missing")
+    decode = _decoded_access if expected == "access" else _decoded
     try:
-        claims = jwt.decode(
-            token,
-            settings.JWT_SECRET_KEY,
-            algorithms=[settings.JWT_ALGORITHM],
-            options={"require": REQUIRED_CLAIMS},
-        )
+        claims = decode(token, settings.JWT_SECRET_KEY, settings.JWT_ALGORITHM)
     except jwt.ExpiredSignatureError:
         raise Unauthorized("token expired", code="token_expired") from None
     except jwt.InvalidTokenError as exc:
         raise Unauthorized(f"invalid token: {exc}", code="token_invalid") from None
+    # A remembered token is past PyJWT's own expiry check, so it is checked again on each use.
+    if not isinstance(claims["exp"], int | float) or claims["exp"] <= _now():
+        raise Unauthorized("token expired", code="token_expired")
     if claims.get("typ") != expected:
         raise Unauthorized(f"expected an {expected} token", code="token_invalid")
     if not isinstance(claims.get("sub"), str):
@@ -88,3 +91,23 @@ def verify(settings: Settings, token: str | None, expected: TokenType) -> TokenC
         jti=str(claims["jti"]),
         fingerprint=claims.get("pwd") if isinstance(claims.get("pwd"), str) else None,
     )
+
+
+def _decoded(token: str, key: str, algorithm: str) -> dict[str, Any]:
+    """The token's claims once its signature, expiry and required claims are checked."""
+    claims: dict[str, Any] = jwt.decode(
+        token, key, algorithms=[algorithm], options={"require": REQUIRED_CLAIMS}
+    )
+    return claims
+
+
+# Verifying an access token (two JSON decodes and an HMAC) was ~5% of the web process's CPU
+# per API call (docs/BENCHMARKS.md, issue 15). Only a token that verified is remembered, keyed
+# by the secret and algorithm too; its expiry is checked again on each use (verify), and whether
+# its login was ended is the caller's check (web/revocation.py). Callers must not change it.
+_decoded_access = lru_cache(maxsize=VERIFIED_TOKENS)(_decoded)
+
+
+def _now() -> float:
+    """Seconds since the epoch (a seam for tests of a remembered token's expiry)."""
+    return time.time()

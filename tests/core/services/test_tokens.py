@@ -137,3 +137,52 @@ def test_no_token_is_refused_as_missing(settings, token):
 @pytest.mark.parametrize("token", ["garbage", "a.b.c", "Bearer x.y.z"])
 def test_a_malformed_token_is_refused(settings, token):
     assert refused(settings, token).code == "token_invalid"
+
+
+def test_a_remembered_access_token_is_decoded_once(settings, monkeypatch):
+    token = tokens.issue(settings, USER_ID, "access")
+    decodes = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(
+        tokens.jwt, "decode", lambda *a, **k: decodes.append(1) or real_decode(*a, **k)
+    )
+
+    first = tokens.verify(settings, token, "access")
+    again = tokens.verify(settings, token, "access")
+
+    assert first == again
+    assert len(decodes) == 1
+
+
+def test_a_remembered_access_token_is_refused_once_it_expires(settings, monkeypatch):
+    token = tokens.issue(settings, USER_ID, "access")
+    verified = tokens.verify(settings, token, "access")
+    later = verified.expires_at.timestamp() + 1
+    monkeypatch.setattr(tokens, "_now", lambda: later)
+
+    assert refused(settings, token).code == "token_expired"
+
+
+def test_a_remembered_token_is_refused_under_another_secret(settings):
+    token = tokens.issue(settings, USER_ID, "access")
+    tokens.verify(settings, token, "access")
+    rotated = settings.model_copy(update={"JWT_SECRET_KEY": "a-rotated-secret-" + "y" * 48})
+
+    assert refused(rotated, token).code == "token_invalid"
+
+
+def test_a_token_that_fails_is_not_remembered(settings):
+    header, payload, _ = tokens.issue(settings, USER_ID, "access").split(".")
+    forged = f"{header}.{payload}.{'A' * 43}"
+    before = tokens._decoded_access.cache_info().currsize
+
+    for _ in range(3):
+        assert refused(settings, forged).code == "token_invalid"
+    assert tokens._decoded_access.cache_info().currsize == before
+
+
+def test_a_remembered_access_token_is_still_not_a_refresh_token(settings):
+    token = tokens.issue(settings, USER_ID, "access")
+    tokens.verify(settings, token, "access")
+
+    assert refused(settings, token, "refresh").code == "token_invalid"
