@@ -76,7 +76,7 @@ def verify(settings: Settings, token: str | None, expected: TokenType) -> TokenC
     except jwt.InvalidTokenError as exc:
         raise Unauthorized(f"invalid token: {exc}", code="token_invalid") from None
     # A remembered token is past PyJWT's own expiry check, so it is checked again on each use.
-    if not isinstance(claims["exp"], int | float) or claims["exp"] <= _now():
+    if not isinstance(claims["exp"], int | float) or claims["exp"] <= time.time():
         raise Unauthorized("token expired", code="token_expired")
     if claims.get("typ") != expected:
         raise Unauthorized(f"expected an {expected} token", code="token_invalid")
@@ -106,8 +106,3 @@ def _decoded(token: str, key: str, algorithm: str) -> dict[str, Any]:
 # by the secret and algorithm too; its expiry is checked again on each use (verify), and whether
 # its login was ended is the caller's check (web/revocation.py). Callers must not change it.
 _decoded_access = lru_cache(maxsize=VERIFIED_TOKENS)(_decoded)
-
-
-def _now() -> float:
-    """Seconds since the epoch (a seam for tests of a remembered token's expiry)."""
-    return time.time()
