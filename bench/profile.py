@@ -5,7 +5,8 @@
 
 Starts the app in one async mode, connects the swarm, applies the load while py-spy samples
 the web process and every Celery process, and writes their top functions (by own and total
-time) and raw `--format raw` stacks under var/bench/profile-*/.
+time) and raw `--format raw` stacks under var/bench/profile-*/. Under B4 it also prints where a
+live notification's time goes, stage by stage (bench/anatomy.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import psutil
 
+from bench.anatomy import report as anatomy
 from bench.figures import Runner
 from bench.procs import ROOT, tree
 from bench.profiles import FULL, Profile
@@ -138,6 +140,7 @@ def main() -> int:
             result = runner.b4_run(args.rate, args.seconds)
             calls = result["accepted"]
             print(result)
+            print(anatomy(env.log_dir))
         elif args.load == "b3":
             print(runner.b3())
         elif args.load == "b2":
