@@ -40,8 +40,9 @@ class StrictRedisManager(socketio.RedisManager):
     def batch(self) -> Iterator[None]:
         """Hold the emits made inside, then publish them in order in one pipelined round trip.
 
-        A synchronous PUBLISH costs a round trip each (~80 us of CPU and 130 us of wall time
-        here); a pipeline of a task's emits costs ~15 us per emit (docs/BENCHMARKS.md, B3).
+        A synchronous PUBLISH costs a round trip each (~70 us of CPU and 130 us of wall time
+        here); in one pipeline an emit costs ~30 us in a batch of four and ~15 us in large
+        ones (docs/BENCHMARKS.md, issue 15's fourth round).
         Nothing is published if the block raises; if the pipeline fails, some of the messages
         may have gone out, so the caller retries them all (clients drop repeats by seq).
         """
