@@ -171,37 +171,42 @@ def test_telegram_limits_keep_the_stand_in_clean(redis_url: str, prefix: str) ->
     """8 senders through telegram_limits(): under 30/s for the bot, 1/s per chat, with margin."""
     client = limiter_client(redis_url)
     limiter = RedisRateLimiter(client, prefix)
-    # Six senders cycle through many chats (the bot's limit binds), two through two hot chats
-    # (the chat limit binds).
+    # Six senders cycle through many chats of one bot (the bot's limit binds), two through two
+    # hot chats of another bot (the chat limit binds). The limiter is not fair: on a shared bot
+    # a hot chat's sender went without a slot for over a second about once in fifty runs under
+    # load, which proves nothing about either limit.
     many = itertools.cycle([str(1000 + n) for n in range(40)])
     hot = itertools.cycle(["7", "8"])
     lock = threading.Lock()
-    with FakeTelegram("1:limits") as fake:
-        bot = TelegramBot("1:limits", fake.url, 5.0)
+    with FakeTelegram("1:limits") as fake, FakeTelegram("2:limits") as hot_fake:
+        busy_bot = TelegramBot("1:limits", fake.url, 5.0)
+        hot_bot = TelegramBot("2:limits", hot_fake.url, 5.0)
         stop_at = time.monotonic() + 2.5
 
-        def sender(chats: Iterator[str]) -> None:
+        def sender(bot: TelegramBot, bot_key: str, chats: Iterator[str]) -> None:
             while time.monotonic() < stop_at:
                 with lock:
                     chat = next(chats)
-                if wait_for_slot(limiter, telegram_limits(chat), stop_at):
+                if wait_for_slot(limiter, telegram_limits(chat, bot_key), stop_at):
                     bot.send_message(chat, "hello")
 
-        threads = [threading.Thread(target=sender, args=(many,)) for _ in range(6)]
-        threads += [threading.Thread(target=sender, args=(hot,)) for _ in range(2)]
+        threads = [threading.Thread(target=sender, args=(busy_bot, "busy", many)) for _ in range(6)]
+        threads += [threading.Thread(target=sender, args=(hot_bot, "hot", hot)) for _ in range(2)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         # The GCRA allows at most 25 in any second; arrivals jitter, hence the margin.
-        assert 20 <= fake.max_per_second() <= 30
-        assert len(fake.messages("7")) >= 2
+        assert 20 <= fake.max_per_second() <= 30, fake.max_per_second()
+        per_hot_chat = {chat: len(hot_fake.messages(chat)) for chat in ("7", "8")}
+        assert min(per_hot_chat.values()) >= 2, per_hot_chat
         gaps = [
             b.at - a.at
-            for chat in {m.chat_id for m in fake.messages()}
-            for a, b in itertools.pairwise(fake.messages(chat))
+            for stand_in in (fake, hot_fake)
+            for chat in {m.chat_id for m in stand_in.messages()}
+            for a, b in itertools.pairwise(stand_in.messages(chat))
         ]
-        assert min(gaps) > 0.8
+        assert min(gaps) > 0.8, min(gaps)
     client.close()
 
 
