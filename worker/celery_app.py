@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from functools import lru_cache
+
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_before_create_process, worker_process_init
 
 import worker.observability  # noqa: F401  (connects logs, task metrics and beat's ticks)
 import worker.schedules  # noqa: F401  (connects beat's start-up catch-up of missed periods)
 from core.services.dispatch import DELIVERY_TASKS, batches, set_dispatcher
 
+log = logging.getLogger(__name__)
 app = Celery("admarket")
 app.config_from_object("celeryconfig")
 
@@ -20,6 +25,20 @@ def enqueue_deliveries(channel: str, delivery_ids: list[str]) -> None:
 
 
 set_dispatcher(enqueue_deliveries)
+
+
+@worker_before_create_process.connect
+@lru_cache(maxsize=1)  # once: the signal comes again before each child the pool replaces
+def _warm_up_emails(**_: object) -> None:
+    """Compile the email templates and catalogues once, before the pool forks its children."""
+    # Not at worker_init: logging is configured after it, and this line would be lost.
+    from core.services import emails
+    from core.settings import get_settings
+
+    started = time.perf_counter()
+    count = emails.warm_up(get_settings().FRONTEND_URL)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    log.info("email templates warm: %d rendered in %.0f ms", count, elapsed_ms)
 
 
 @worker_process_init.connect

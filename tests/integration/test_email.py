@@ -143,6 +143,9 @@ def test_lifecycle_sends_five_emails_once_and_reports_their_state(
     assert_lifecycle_emails(wait_for_lifecycle(fake, advertiser, owner, 30), advertiser, owner)
     time.sleep(1.0)
     assert len(to_parties(fake, advertiser, owner)) == 5
+    # The worker compiled every template before forking its pool (worker/celery_app.py).
+    warm = f"email templates warm: {len(emails.kinds()) * len(emails.locales())} rendered"
+    assert warm in stack.workers[0].log_text(), stack.logs()
 
     def delivered() -> bool:
         inbox = api.as_user(owner).get("/api/notifications").json()

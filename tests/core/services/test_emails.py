@@ -261,3 +261,41 @@ def test_unknown_kind_is_refused() -> None:
     """Broadcasts have no email."""
     with pytest.raises(ValueError):
         emails.render("broadcast", "en", {}, recipient_name="A", frontend_url=FRONTEND)
+
+
+def test_warm_up_compiles_every_template_so_sends_compile_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After warm_up, rendering every kind in every locale compiles no template."""
+    emails.environment.cache_clear()
+    try:
+        count = emails.warm_up(FRONTEND)
+        assert count == len(emails.kinds()) * len(emails.locales())
+        env = emails.environment()
+        compiled: list[str] = []
+        original = env.compile
+
+        def counting(source: str, name: str | None = None, *args: object, **kw: object) -> object:
+            compiled.append(name or "?")
+            return original(source, name, *args, **kw)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(env, "compile", counting)
+        for kind in emails.kinds():
+            for locale in emails.locales():
+                render(kind, locale)
+        assert compiled == []
+    finally:
+        emails.environment.cache_clear()
+
+
+def test_warm_up_logs_a_template_that_cannot_render_and_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broken sample is an error in the log, not a worker that cannot start."""
+    monkeypatch.setitem(emails.SAMPLES, "new_campaign", {})
+    with caplog.at_level("ERROR", logger="core.services.emails"):
+        count = emails.warm_up(FRONTEND)
+    assert count == (len(emails.kinds()) - 1) * len(emails.locales())
+    errors = [r.getMessage() for r in caplog.records]
+    assert len(errors) == len(emails.locales())
+    assert all("new_campaign" in e and "lacks a value" in e for e in errors)
