@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from core.redis_transport import Transport
+from worker.redis_transport import Transport
 
 
 @pytest.fixture
@@ -23,7 +23,7 @@ def test_celeryconfig_picks_the_transport_for_redis_urls() -> None:
     """Every process (web, worker, beat, flower) reads it from celeryconfig."""
     import celeryconfig
 
-    assert celeryconfig.broker_transport == "core.redis_transport:Transport"
+    assert celeryconfig.broker_transport == "worker.redis_transport:Transport"
 
 
 def test_one_client_serves_every_publish_and_messages_arrive(connection: Connection) -> None:
