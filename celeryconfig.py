@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from kombu import Queue
 
@@ -13,10 +12,6 @@ from worker.schedules import job_entries
 _settings = get_settings()
 
 broker_url = _settings.redis_url
-# kombu's Redis transport minus a client built per command (worker/redis_transport.py); other
-# schemes (rediss://, sentinel://) keep kombu's own, which reads its settings from the scheme.
-if urlsplit(broker_url).scheme == "redis":
-    broker_transport = "worker.redis_transport:Transport"
 broker_connection_retry_on_startup = True
 # Fail fast when Redis is down: the web tier must answer, and the sweeper re-sends later.
 broker_transport_options = {

@@ -12,6 +12,7 @@ from celery import Celery
 
 from core import logs
 from core.services.dispatch import DELIVERY_TASKS, batches
+from worker import redis_transport
 
 log = logging.getLogger(__name__)
 # After a failed publish, requests skip the broker this long; the sweeper covers the gap.
@@ -53,6 +54,7 @@ class BrokerClient:
     """
 
     def __init__(self, spawn: Spawn | None = None, sleep: Sleep = time.sleep) -> None:
+        redis_transport.install()  # one Redis client per channel, not per publish
         self.celery = Celery("admarket-web")
         self.celery.config_from_object("celeryconfig")
         self.open_until = 0.0

@@ -12,8 +12,12 @@ from celery.signals import worker_before_create_process, worker_process_init
 import worker.observability  # noqa: F401  (connects logs, task metrics and beat's ticks)
 import worker.schedules  # noqa: F401  (connects beat's start-up catch-up of missed periods)
 from core.services.dispatch import DELIVERY_TASKS, batches, set_dispatcher
+from worker import redis_transport
 
 log = logging.getLogger(__name__)
+# kombu's Redis transport minus a client built per command (worker/redis_transport.py), for
+# the worker, beat and Flower, which all load this app.
+redis_transport.install()
 app = Celery("admarket")
 app.config_from_object("celeryconfig")
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
+
+NAME = "worker.redis_transport:Transport"
 
 
 class Channel(kombu_redis.Channel):
@@ -35,3 +38,14 @@ class Transport(kombu_redis.Transport):
     """The `redis://` transport built on `Channel` above."""
 
     Channel = Channel
+
+
+def install() -> None:
+    """Make `redis://` broker URLs use this transport in this process.
+
+    Through kombu's alias table rather than Celery's `broker_transport`: with the latter,
+    kombu names the connection by the class path (`worker.redis_transport:Transport://…`),
+    and Flower, which picks its broker view by URL scheme, could no longer read the queues.
+    `rediss://` and `sentinel://` keep kombu's own transports.
+    """
+    TRANSPORT_ALIASES["redis"] = NAME
