@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu import transport as kombu_transport
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
 
@@ -49,3 +50,6 @@ def install() -> None:
     `rediss://` and `sentinel://` keep kombu's own transports.
     """
     TRANSPORT_ALIASES["redis"] = NAME
+    # kombu remembers each alias's class on first use; one resolved before this call (any
+    # kombu connection made earlier in the process) would keep kombu's own.
+    kombu_transport._transport_cache.pop("redis", None)
