@@ -94,7 +94,7 @@ def post_worker_init(worker: object) -> None:
     from core.settings import get_settings
     from web.extensions import socketio
     from web.gc_tuning import tune
-    from web.queue import start_listener
+    from web.socketio_manager import start_listener
 
     tune(worker.wsgi)  # type: ignore[attr-defined]
     # Subscribed from the start, not from the first socket: deep health counts every process.

@@ -36,10 +36,10 @@ from web.inbox import bp as inbox_page
 from web.limits import init_limits, with_trusted_proxies
 from web.presence import Presence
 from web.prometheus import bp as metrics_endpoint
-from web.queue import CatchUpRedisManager
 from web.realtime import register_handlers
 from web.request_ids import init_request_ids
 from web.socket_guard import SocketGuard
+from web.socketio_manager import CatchUpRedisManager
 from web.unsubscribe import bp as unsubscribe_page
 from web.websocket_compression import without_websocket_compression
 

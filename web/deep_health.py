@@ -19,7 +19,7 @@ from core.rooms import SOCKETIO_CHANNEL
 from core.safety import review
 from core.settings import Settings, get_settings
 from web.extensions import socketio
-from web.queue import PROBE_ROOM_PREFIX, start_listener
+from web.socketio_manager import PROBE_ROOM_PREFIX, start_listener
 
 CANARY_TASK = "health.canary"
 QUEUES = ("realtime", "email", "messengers", "maintenance")

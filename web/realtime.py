@@ -21,10 +21,10 @@ from core.services.errors import Unauthorized
 from web.auth import bearer_token
 from web.limits import client_address
 from web.presence import HEARTBEAT_SECONDS, Presence
-from web.queue import CatchUpRedisManager, notifications_in
 from web.revocation import ensure_live
 from web.schemas import MAX_SEQ
 from web.socket_guard import SocketGuard
+from web.socketio_manager import CatchUpRedisManager, notifications_in
 
 log = logging.getLogger(__name__)
 

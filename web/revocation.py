@@ -2,8 +2,8 @@
 
 A revoked login's id is kept in Redis for as long as its access tokens can live, so checking
 a token costs one EXISTS; with Redis away the check asks the database instead. Its sockets, on
-whichever web process, hear `session_revoked` and are disconnected (web/queue.py does that on
-the message-queue listener of each process).
+whichever web process, hear `session_revoked` and are disconnected (web/socketio_manager.py
+does that on the message-queue listener of each process).
 """
 
 from __future__ import annotations

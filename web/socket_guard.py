@@ -33,7 +33,8 @@ SWEEP_SECONDS = 1.0
 # A queue this short cannot be near the cap; nothing measures it.
 SHORT_QUEUE = 4
 # A writer with this many packets waiting has fallen behind what is queued for it: the listener
-# is told to let the writers run (web/queue.py) before the queue can grow towards the cap.
+# is told to let the writers run (web/socketio_manager.py) before the queue can grow towards
+# the cap.
 BEHIND_QUEUE = 8
 
 

@@ -15,20 +15,29 @@ from core.services.dispatch import DELIVERY_TASKS, batches, set_dispatcher
 from worker import redis_transport
 
 log = logging.getLogger(__name__)
-# kombu's Redis transport minus a client built per command (worker/redis_transport.py), for
-# the worker, beat and Flower, which all load this app.
-redis_transport.install()
-app = Celery("admarket")
-app.config_from_object("celeryconfig")
+# The queues whose tasks render emails: a worker consuming one warms the templates up.
+EMAIL_QUEUES = frozenset({"email"})
 
 
-def enqueue_deliveries(channel: str, delivery_ids: list[str]) -> None:
-    """Send delivery ids created inside the worker (sweeps, reminders) to their tasks."""
-    for batch in batches(delivery_ids):
-        app.send_task(DELIVERY_TASKS[channel], args=[batch])
+def create_app() -> Celery:
+    """The Celery app, on our Redis transport, with the worker's own dispatcher installed."""
+    # kombu's Redis transport minus a client built per command (worker/redis_transport.py), for
+    # the worker, beat and Flower, which all load this app.
+    redis_transport.install()
+    celery = Celery("admarket")
+    celery.config_from_object("celeryconfig")
+
+    def enqueue_deliveries(channel: str, delivery_ids: list[str]) -> None:
+        """Send delivery ids created inside the worker (sweeps, reminders) to their tasks."""
+        for batch in batches(delivery_ids):
+            celery.send_task(DELIVERY_TASKS[channel], args=[batch])
+
+    set_dispatcher(enqueue_deliveries)
+    return celery
 
 
-set_dispatcher(enqueue_deliveries)
+# `celery -A worker.celery_app` and the task modules look the app up here.
+app = create_app()
 
 
 @worker_before_create_process.connect
@@ -36,6 +45,8 @@ set_dispatcher(enqueue_deliveries)
 def _warm_up_emails(**_: object) -> None:
     """Compile the email templates and catalogues once, before the pool forks its children."""
     # Not at worker_init: logging is configured after it, and this line would be lost.
+    if EMAIL_QUEUES.isdisjoint(app.amqp.queues.consume_from):
+        return  # the realtime worker renders no email: spare it the ~180 ms
     from core.services import emails
     from core.settings import get_settings
 

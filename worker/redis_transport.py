@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from kombu import transport as kombu_transport
-from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import redis as kombu_redis
 
 NAME = "worker.redis_transport:Transport"
@@ -49,7 +48,7 @@ def install() -> None:
     and Flower, which picks its broker view by URL scheme, could no longer read the queues.
     `rediss://` and `sentinel://` keep kombu's own transports.
     """
-    TRANSPORT_ALIASES["redis"] = NAME
+    kombu_transport.TRANSPORT_ALIASES["redis"] = NAME
     # kombu remembers each alias's class on first use; one resolved before this call (any
     # kombu connection made earlier in the process) would keep kombu's own.
     kombu_transport._transport_cache.pop("redis", None)

@@ -138,14 +138,21 @@ def test_lifecycle_sends_five_emails_once_and_reports_their_state(
 ) -> None:
     """Five emails at the stand-in; SendGrid's events come back and show in the API."""
     stack = make_stack(extra_env=email_env(fake))
-    api = start(stack, fake, web=1, workers=1)
+    # The Procfile's layout: live pushes on their own worker, emails on the bulk one.
+    live = stack.start_worker("live", queues="realtime", wait=False)
+    bulk = stack.start_worker("bulk", queues="email,messengers,maintenance", wait=False)
+    api = start(stack, fake, web=1, workers=2)
+    live.wait_ready()
+    bulk.wait_ready()
     advertiser, owner, _ = lifecycle(api)
     assert_lifecycle_emails(wait_for_lifecycle(fake, advertiser, owner, 30), advertiser, owner)
     time.sleep(1.0)
     assert len(to_parties(fake, advertiser, owner)) == 5
-    # The worker compiled every template before forking its pool (worker/celery_app.py).
+    # The bulk worker compiled every template before forking its pool (worker/celery_app.py);
+    # the live one, which sends no email, did not spend the time.
     warm = f"email templates warm: {len(emails.kinds()) * len(emails.locales())} rendered"
-    assert warm in stack.workers[0].log_text(), stack.logs()
+    assert warm in bulk.log_text(), stack.logs()
+    assert "email templates warm" not in live.log_text(), stack.logs()
 
     def delivered() -> bool:
         inbox = api.as_user(owner).get("/api/notifications").json()

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from web import queue
-from web.queue import CatchUpRedisManager
+from web import socketio_manager
+from web.socketio_manager import CatchUpRedisManager
 
 
 class Server:
@@ -27,9 +27,10 @@ def manager(monkeypatch: pytest.MonkeyPatch) -> tuple[CatchUpRedisManager, Serve
     manager = CatchUpRedisManager("redis://127.0.0.1:1/0", write_only=True)
     server = Server()
     manager.server = server  # type: ignore[assignment]
-    monkeypatch.setattr(queue.socketio.RedisManager, "_handle_emit", lambda self, message: None)
+    redis_manager = socketio_manager.socketio.RedisManager
+    monkeypatch.setattr(redis_manager, "_handle_emit", lambda self, message: None)
     clock = [1000.0]
-    monkeypatch.setattr(queue.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(socketio_manager.time, "monotonic", lambda: clock[0])
     manager.clock = clock  # type: ignore[attr-defined]
     return manager, server
 
@@ -49,7 +50,7 @@ def test_a_burst_is_not_broken_up_message_by_message(
     assert server.yields == 1  # the first slice started long ago
     _emit(listener, 50)
     assert server.yields == 1
-    listener.clock[0] += 2 * queue.LISTENER_SLICE_SECONDS  # type: ignore[attr-defined]
+    listener.clock[0] += 2 * socketio_manager.LISTENER_SLICE_SECONDS  # type: ignore[attr-defined]
     _emit(listener, 2)
     assert server.yields == 2
 

@@ -1,4 +1,4 @@
-"""The web tier's Socket.IO message queue, which holds live emits while a socket catches up."""
+"""The web tier's Socket.IO Redis manager, which holds live emits while a socket catches up."""
 
 from __future__ import annotations
 
