@@ -6,7 +6,6 @@ import getpass
 import re
 
 import click
-from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from flask import Flask, current_app
 
@@ -14,6 +13,7 @@ from core.db import session_scope
 from core.services import audit, emails, users
 from core.services.errors import Conflict
 from core.services.jobs import runner
+from web.celery_client import celery_client
 from web.demo_cli import register_demo_command
 
 # The worker task that sends one sample email (tasks/email.py); named, so web never imports it.
@@ -69,8 +69,7 @@ def register_commands(app: Flask) -> None:
             raise click.BadParameter("not an email address", param_hint="ADDRESS")
         locales = emails.locales() if locale == "all" else (locale,)
         # Emails leave from workers only (SPEC.md), so this enqueues one task per email.
-        client = Celery("admarket-cli")
-        client.config_from_object("celeryconfig")
+        client = celery_client()
         try:
             for loc in locales:
                 for kind in emails.kinds():
@@ -99,8 +98,7 @@ def register_commands(app: Flask) -> None:
             # Telegram calls only https:// webhooks; it would refuse this one after the round trip.
             raise click.BadParameter(f"{url} is not an https:// URL", param_hint="--url")
         # Bot API calls leave from workers only, like emails.
-        client = Celery("admarket-cli")
-        client.config_from_object("celeryconfig")
+        client = celery_client()
         waits = bool(client.conf.result_backend)
         try:
             sent = client.send_task(

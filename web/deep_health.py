@@ -10,7 +10,6 @@ from functools import lru_cache
 from typing import Any
 
 import socketio as socketio_pkg
-from celery import Celery
 from sqlalchemy import text
 
 from core import probes
@@ -18,20 +17,13 @@ from core.db import get_engine
 from core.rooms import SOCKETIO_CHANNEL
 from core.safety import review
 from core.settings import Settings, get_settings
+from web.celery_client import celery_client
 from web.extensions import socketio
 from web.socketio_manager import PROBE_ROOM_PREFIX, start_listener
 
 CANARY_TASK = "health.canary"
 QUEUES = ("realtime", "email", "messengers", "maintenance")
 LISTENER_TIMEOUT = 2.0
-
-
-@lru_cache(maxsize=1)
-def _celery() -> Celery:
-    """A Celery client of this process for the canaries (tasks are sent by name)."""
-    client = Celery("admarket-health")
-    client.config_from_object("celeryconfig")
-    return client
 
 
 def _timed(check: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
@@ -95,7 +87,7 @@ def _send_canaries(timeout: float) -> dict[str, str]:
     tokens = {}
     for queue in QUEUES:
         token = uuid.uuid4().hex
-        _celery().send_task(
+        celery_client().send_task(
             CANARY_TASK, args=[token, queue], queue=queue, expires=timeout, retry=False
         )
         tokens[queue] = token

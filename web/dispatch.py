@@ -1,4 +1,4 @@
-"""The web tier's Celery client: enqueue deliveries after commit, never stall a request."""
+"""The web tier's delivery dispatcher: enqueue deliveries after commit, never stall a request."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from celery import Celery
 
 from core import logs
 from core.services.dispatch import DELIVERY_TASKS, batches
-from worker import redis_transport
+from web.celery_client import celery_client
 
 log = logging.getLogger(__name__)
 # After a failed publish, requests skip the broker this long; the sweeper covers the gap.
@@ -53,10 +53,10 @@ class BrokerClient:
     re-sends them, as when Redis is down.
     """
 
-    def __init__(self, spawn: Spawn | None = None, sleep: Sleep = time.sleep) -> None:
-        redis_transport.install()  # one Redis client per channel, not per publish
-        self.celery = Celery("admarket-web")
-        self.celery.config_from_object("celeryconfig")
+    def __init__(
+        self, spawn: Spawn | None = None, sleep: Sleep = time.sleep, celery: Celery | None = None
+    ) -> None:
+        self.celery = celery or celery_client()
         self.open_until = 0.0
         self.spawn: Spawn = spawn or _thread
         self.sleep = sleep

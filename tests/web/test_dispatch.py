@@ -13,14 +13,13 @@ import redis
 from core import logs
 from tests.support.net import free_port
 from tests.support.redis_server import RedisServer
+from web.celery_client import build_celery_client
 from web.dispatch import LINGER_SECONDS, BrokerClient
 
 
 def _client(url: str, spawn: Callable[[Callable[[], None]], Any]) -> BrokerClient:
     """A broker client publishing to `url`."""
-    client = BrokerClient(spawn=spawn)
-    client.celery.conf.broker_url = url
-    return client
+    return BrokerClient(spawn=spawn, celery=build_celery_client(url))
 
 
 def _tasks(url: str, queue: str) -> list[dict[str, Any]]:
