@@ -56,27 +56,31 @@ jsdeps: $(JS_STAMPS)
 	@if command -v npm >/dev/null 2>&1; then npm ci --prefix $* --no-audit --no-fund --ignore-scripts; \
 	else echo "npm not found: $* is not installed (its tests are skipped; the API still works)"; fi
 
+# Install Debian packages $(2) when $(1) is missing, for $(3): only where apt-get exists and we
+# are root (or sudo needs no password); otherwise say so and go on (what needs them skips).
+define apt_install
+	@if [ -x "$(1)" ]; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "$(1) not found and no apt-get: $(3) will be skipped"; \
+	else \
+		if [ "$$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+		else echo "$(1) not found and apt-get needs root: $(3) will be skipped"; exit 0; fi; \
+		echo "installing Debian's $(2) for $(3)"; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			$(2) >/dev/null || \
+		echo "could not install $(2): $(3) will be skipped"; \
+	fi
+endef
+
 # Debian's Chromium for the browser test, which Playwright drives through its executable path
-# (`playwright install` downloads browsers, which cannot work here). Installed only when missing,
-# only where apt-get exists and we are root (or sudo needs no password); otherwise that test skips.
+# (`playwright install` downloads browsers, which cannot work here).
 CHROMIUM ?= /usr/bin/chromium
 
 browser:
-	@if [ -x "$(CHROMIUM)" ]; then :; \
-	elif ! command -v apt-get >/dev/null 2>&1; then \
-		echo "chromium not found and no apt-get: the browser test will be skipped"; \
-	else \
-		if [ "$$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
-		else echo "chromium not found and apt-get needs root: the browser test will be skipped"; exit 0; fi; \
-		echo "installing Debian's chromium for the browser test"; \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			chromium fonts-dejavu-core >/dev/null || \
-		echo "could not install chromium: the browser test will be skipped"; \
-	fi
+	$(call apt_install,$(CHROMIUM),chromium fonts-dejavu-core,the browser test)
 
-# Debian's nginx for `make run-scaled` and the load-balancer test (skipped, saying why, without
-# it), installed like chromium: only when missing, only with apt-get as root or password-less sudo.
+# Debian's nginx for `make run-scaled` and the load-balancer test (skipped, saying why, without it).
 # Package `nginx` has every module deploy/nginx needs (Debian 12's nginx-light is only a
 # transitional package that adds the echo module to it).
 # Where services start on install (not in containers with policy-rc.d), Debian starts the system
@@ -84,18 +88,7 @@ browser:
 NGINX ?= $(firstword $(shell command -v nginx) /usr/sbin/nginx)
 
 nginx:
-	@if [ -x "$(NGINX)" ]; then :; \
-	elif ! command -v apt-get >/dev/null 2>&1; then \
-		echo "nginx not found and no apt-get: run-scaled cannot start, the load-balancer test skips"; \
-	else \
-		if [ "$$(id -u)" = 0 ]; then sudo=; elif sudo -n true 2>/dev/null; then sudo="sudo -n"; \
-		else echo "nginx not found and apt-get needs root: the load-balancer test will be skipped"; exit 0; fi; \
-		echo "installing Debian's nginx for run-scaled and the load-balancer test"; \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-			nginx >/dev/null || \
-		echo "could not install nginx: the load-balancer test will be skipped"; \
-	fi
+	$(call apt_install,$(NGINX),nginx,run-scaled and the load-balancer test)
 
 # The catalogues: texts marked N_/Np_ in core/ and web/ (notification types, the unsubscribe
 # page) in the `messages` domain, the email templates in `emails`. After editing either, run
