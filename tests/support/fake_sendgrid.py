@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import requests
@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.support.sendgrid_checks import error as _error
 from tests.support.sendgrid_checks import validate
+from tests.support.stand_in import StandIn
 
 MAX_BODY = 30 * 1024 * 1024
 
@@ -68,13 +69,6 @@ class Answered:
     at: float = field(default_factory=time.monotonic)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    """A threading server that does not print a traceback when a killed client hangs up."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A sender killed mid-request is a scenario under test, not an error."""
-
-
 class EventSigner:
     """SendGrid's Event Webhook key pair: signs posts; its public key goes in the settings."""
 
@@ -95,7 +89,7 @@ class EventSigner:
         return base64.b64encode(raw).decode()
 
 
-class FakeSendGrid:
+class FakeSendGrid(StandIn):
     """Answers POST /v3/mail/send like SendGrid; tests script failures and read what arrived."""
 
     def __init__(self, api_key: str = "SG.test-key", latency: float = 0.0) -> None:
@@ -110,43 +104,15 @@ class FakeSendGrid:
         self._events: queue.Queue[dict[str, Any] | None] | None = None
         self.webhook_url: str | None = None
         self.signer = EventSigner()
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.server = _QuietServer(("127.0.0.1", 0), handler, bind_and_activate=False)
-        # Many sends arrive at once: the default backlog of 5 would drop SYNs and stall them.
-        self.server.request_queue_size = 1024
-        self.server.daemon_threads = True
-        self.server.server_bind()
-        self.server.server_activate()
-        # shutdown() waits for serve_forever's next poll: 0.5 s by default, on every close.
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        super().__init__(_Handler)
 
     # --- lifecycle ---------------------------------------------------------------
 
-    def start(self) -> FakeSendGrid:
-        """Serve in a background thread."""
-        self._thread.start()
-        return self
-
     def close(self) -> None:
         """Stop serving and stop posting webhook events."""
-        self.server.shutdown()
-        self.server.server_close()
+        super().close()
         if self._events is not None:
             self._events.put(None)
-
-    def __enter__(self) -> FakeSendGrid:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def url(self) -> str:
-        """The base URL to use as SENDGRID_API_HOST."""
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
 
     # --- scripting ---------------------------------------------------------------
 

@@ -16,9 +16,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.support.stand_in import StandIn
 
 MAX_BODY = 1024 * 1024
 MAX_TEXT_LENGTH = 4096
@@ -188,13 +190,6 @@ class Request:
     at: float = field(default_factory=time.monotonic)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    """A threading server that does not print a traceback when a killed client hangs up."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A sender killed mid-request is a scenario under test, not an error."""
-
-
 def _fail(status: int, description: str, **parameters: Any) -> tuple[int, dict[str, Any]]:
     """A Bot API error answer."""
     body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
@@ -208,7 +203,7 @@ def _ok(result: Any, **extra: Any) -> tuple[int, dict[str, Any]]:
     return 200, {"ok": True, "result": result, **extra}
 
 
-class FakeTelegram:
+class FakeTelegram(StandIn):
     """Answers the Bot API for one bot; tests script failures and read what was sent."""
 
     def __init__(
@@ -228,41 +223,7 @@ class FakeTelegram:
         self._replies: collections.deque[tuple[int, Any]] = collections.deque()
         self._message_ids: dict[str, itertools.count[int]] = {}
         self._cond = threading.Condition()
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.server = _QuietServer(("127.0.0.1", 0), handler, bind_and_activate=False)
-        # Bursts of sends arrive at once: the default backlog of 5 would drop SYNs.
-        self.server.request_queue_size = 1024
-        self.server.daemon_threads = True
-        self.server.server_bind()
-        self.server.server_activate()
-        # shutdown() waits for serve_forever's next poll: 0.5 s by default, on every close.
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    # --- lifecycle ---------------------------------------------------------------
-
-    def start(self) -> FakeTelegram:
-        """Serve in a background thread."""
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> FakeTelegram:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def url(self) -> str:
-        """The API base to use as TELEGRAM_API_BASE."""
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(_Handler)
 
     # --- scripting ---------------------------------------------------------------
 

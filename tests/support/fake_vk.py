@@ -15,9 +15,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.support.stand_in import StandIn
 
 MAX_BODY = 1024 * 1024
 MAX_MESSAGE_LENGTH = 4096
@@ -81,13 +83,6 @@ class VkRequest:
     at: float = field(default_factory=time.monotonic)
 
 
-class _QuietServer(ThreadingHTTPServer):
-    """A threading server that does not print a traceback when a killed client hangs up."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A sender killed mid-request is a scenario under test, not an error."""
-
-
 def _version(value: str) -> tuple[int, int]:
     """ "5.199" as (5, 199); unreadable versions read as the oldest."""
     major, _, minor = value.partition(".")
@@ -97,7 +92,7 @@ def _version(value: str) -> tuple[int, int]:
         return 0, 0
 
 
-class FakeVk:
+class FakeVk(StandIn):
     """Answers the VK API for one community; tests script errors and read what was sent."""
 
     def __init__(
@@ -122,41 +117,7 @@ class FakeVk:
         self._forbidden: dict[str, int] = {}
         self._ids = itertools.count(1)
         self._cond = threading.Condition()
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.server = _QuietServer(("127.0.0.1", 0), handler, bind_and_activate=False)
-        # Bursts of sends arrive at once: the default backlog of 5 would drop SYNs.
-        self.server.request_queue_size = 1024
-        self.server.daemon_threads = True
-        self.server.server_bind()
-        self.server.server_activate()
-        # shutdown() waits for serve_forever's next poll: 0.5 s by default, on every close.
-        self._thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-
-    # --- lifecycle ---------------------------------------------------------------
-
-    def start(self) -> FakeVk:
-        """Serve in a background thread."""
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
-
-    def __enter__(self) -> FakeVk:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def url(self) -> str:
-        """The API base to use as VK_API_BASE."""
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(_Handler)
 
     # --- scripting ---------------------------------------------------------------
 
