@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv jsdeps browser nginx run run-scaled demo test lint fmt bench bench-quick lock messages
+.PHONY: help venv jsdeps browser nginx perf run run-scaled demo test lint fmt bench bench-quick lock messages
 
 help:
 	@echo "make venv  - create $(VENV) and install requirements-dev.txt (PYTHON=$(PYTHON))"
@@ -17,6 +17,7 @@ help:
 	@echo "make test  - ruff, every test, then the web tier's integration tests again on gevent"
 	@echo "make bench - benchmarks against the Node.js socket.io peer (~27 min; docs/BENCHMARKS.md)"
 	@echo "make bench-quick - the same harness at small sizes, one rep (< 1 min)"
+	@echo "make perf  - Debian's linux-perf, for python -m bench.profile --perf (CPU by binary)"
 	@echo "make lint  - ruff check and format check"
 	@echo "make lock  - re-resolve requirements*.in into the hashed lock files requirements*.txt"
 	@echo "make fmt   - autofix lint, then ruff format"
@@ -89,6 +90,12 @@ NGINX ?= $(firstword $(shell command -v nginx) /usr/sbin/nginx)
 
 nginx:
 	$(call apt_install,$(NGINX),nginx,run-scaled and the load-balancer test)
+
+# Debian's linux-perf for `python -m bench.profile --perf` (CPU by binary and kernel function).
+PERF ?= $(firstword $(shell command -v perf) /usr/bin/perf)
+
+perf:
+	$(call apt_install,$(PERF),linux-perf,bench.profile --perf)
 
 # The catalogues: texts marked N_/Np_ in core/ and web/ (notification types, the unsubscribe
 # page) in the `messages` domain, the email templates in `emails`. After editing either, run

@@ -2,11 +2,20 @@
 
     python -m bench.profile --mode eventlet --load b4 --rate 200 --seconds 10
     python -m bench.profile --mode gevent --load b3 --clients 2000
+    python -m bench.profile --load b4 --rate 150 --seconds 20 --perf
 
 Starts the app in one async mode, connects the swarm, applies the load while py-spy samples
 the web process and every Celery process, and writes their top functions (by own and total
 time) and raw `--format raw` stacks under var/bench/profile-*/. Under B4 it also prints where a
 live notification's time goes, stage by stage (bench/anatomy.py).
+
+py-spy reads Python stacks by wall clock: a process that holds the GIL while the kernel runs
+another one (a `send` on loopback wakes its reader, which may take the core) counts that time
+against the line it stopped on, so system calls that wake another process look far dearer than
+they are (under B4, py-spy put 8.7% of the web process's samples in libpq's `send`; perf
+measured 2.8% of its CPU in every TCP send together). `--perf` samples CPU instead, with Linux
+perf (`make perf` installs Debian's linux-perf): no Python functions, but the true split
+between the interpreter, C extensions and the kernel, and the kernel's own functions.
 """
 
 from __future__ import annotations
@@ -43,6 +52,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument(
         "--no-spy", action="store_true", help="only the CPU per process, without py-spy's own cost"
     )
+    parser.add_argument(
+        "--perf", action="store_true", help="sample CPU with Linux perf instead of py-spy"
+    )
     return parser.parse_args()
 
 
@@ -55,6 +67,33 @@ def spy(pid: int, seconds: float, path: Path, gil: bool = False) -> subprocess.P
          *(["--gil"] if gil else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def perf_record(pid: int, seconds: float, path: Path) -> subprocess.Popen[bytes]:
+    """Start Linux perf sampling one process's CPU (with call chains) for `seconds`."""
+    perf = shutil.which("perf")
+    if perf is None:
+        raise SystemExit("--perf needs Linux perf: `make perf` installs Debian's linux-perf")
+    return subprocess.Popen(
+        [perf, "record", "--quiet", "-F", "499", "-g", "-p", str(pid), "-o", str(path),
+         "--", "sleep", str(int(seconds) + 1)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def perf_summary(path: Path, count: int = 12) -> str:
+    """Where one process's CPU went: by binary (interpreter, extension, kernel), then symbol."""
+    lines = [f"{path.name}:"]
+    for key, title in (("dso", "by binary"), ("sym", "by function (own)")):
+        report = subprocess.run(
+            ["perf", "report", "-i", str(path), "--no-children", "--sort", key, "-g", "none",
+             "--stdio"],
+            capture_output=True, text=True, check=False,
+        ).stdout  # fmt: skip
+        rows = [r.strip() for r in report.splitlines() if r.strip() and not r.startswith("#")]
+        lines.append(f"  {title}:")
+        lines.extend(f"    {row}" for row in rows[:count])
+    return "\n".join(lines)
 
 
 def top(path: Path, count: int = 25) -> str:
@@ -129,7 +168,9 @@ def main() -> int:
             for i, pid in enumerate(tree(worker.pid or 0)):
                 pids[f"{worker.name}{i}"] = pid
         spies = {
-            name: spy(pid, args.seconds, workdir / f"{name}.txt", args.gil)
+            name: perf_record(pid, args.seconds, workdir / f"{name}.perf.data")
+            if args.perf
+            else spy(pid, args.seconds, workdir / f"{name}.txt", args.gil)
             for name, pid in pids.items()
             if not args.no_spy
         }
@@ -151,9 +192,9 @@ def main() -> int:
         for proc in spies.values():
             proc.wait(60)
         for name in spies:
-            path = workdir / f"{name}.txt"
+            path = workdir / (f"{name}.perf.data" if args.perf else f"{name}.txt")
             if path.exists():
-                print(top(path))
+                print(perf_summary(path) if args.perf else top(path))
     finally:
         swarm.close()
         target.stop()
