@@ -21,6 +21,17 @@ PROVIDER_FAILURE_KEY = "health:provider:"
 PROVIDER_FAILURE_TTL_SECONDS = 600
 
 
+def redis_answers(url: str, timeout: float = 1.0) -> bool:
+    """Tell whether the Redis at `url` answers PING within `timeout` seconds."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
 @lru_cache(maxsize=1)
 def client() -> redis.Redis:
     """A Redis client with short timeouts: a probe must not hang its caller."""

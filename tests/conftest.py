@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from core.probes import redis_answers
 from tests.support.databases import (
     create_private_database,
     drop_private_database,
@@ -21,7 +22,7 @@ from tests.support.databases import (
 )
 from tests.support.net import free_port
 from tests.support.paths import LOGS_DIR, fresh_log_dir
-from tests.support.redis_server import RedisServer, flush_redis, redis_answers
+from tests.support.redis_server import RedisServer, flush_redis
 from tests.support.stack import Stack
 
 StackFactory = Callable[..., Stack]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import redis
 import sqlalchemy as sa
 
-from tests.support.redis_server import RedisServer, redis_answers
+from core.probes import redis_answers
+from tests.support.redis_server import RedisServer
 
 
 def test_private_redis_stops_and_restarts_on_the_same_port(private_redis: RedisServer) -> None:

